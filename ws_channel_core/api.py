@@ -1,0 +1,199 @@
+"""The front doors: ``connect()`` for clients, ``serve()`` for servers, backend chosen by the registry.
+
+Both check the URL and every option when called, before any I/O, so mistakes raise ``ValueError`` or
+``TypeError`` at the call site.
+"""
+
+from __future__ import annotations
+
+import ssl as ssl_module
+from collections.abc import AsyncIterator, Generator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
+from typing import Any
+
+import anyio
+
+from .base import run_handler
+from .channel import Handler, WebSocketChannel, WebSocketServer
+from .errors import HandshakeTimeout, InvalidHandshake, WebSocketChannelError
+from .options import (
+    DEFAULT_MAX_SIZE,
+    ClientOptions,
+    Compression,
+    HeadersLike,
+    ServerOptions,
+    normalize_headers,
+)
+from .registry import get_backend
+from .uri import WebSocketURI, parse_uri
+
+__all__ = ["connect", "serve", "Connect"]
+
+
+class Connect:
+    """The result of :func:`connect`: await it for a channel, or use it with ``async with``."""
+
+    def __init__(self, uri: WebSocketURI, options: ClientOptions, backend: str | None) -> None:
+        self.uri = uri
+        self.options = options
+        self.backend = backend
+        self._channel: WebSocketChannel | None = None
+
+    def __await__(self) -> Generator[Any, None, WebSocketChannel]:
+        return self._open().__await__()
+
+    async def _open(self) -> WebSocketChannel:
+        backend = get_backend(self.backend)
+        try:
+            with anyio.fail_after(self.options.connect_timeout):
+                channel = await backend.connect(self.uri, self.options)
+        except WebSocketChannelError:
+            raise
+        except TimeoutError as exc:
+            raise HandshakeTimeout(
+                f"could not connect to {self.uri.url} within {self.options.connect_timeout} s"
+            ) from exc
+        except OSError as exc:
+            raise InvalidHandshake(f"could not connect to {self.uri.url}: {exc}") from exc
+        await channel.ready
+        return channel
+
+    async def __aenter__(self) -> WebSocketChannel:
+        self._channel = await self._open()
+        return self._channel
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        channel, self._channel = self._channel, None
+        if channel is None:
+            return
+        if exc_type is None or not issubclass(exc_type, Exception):
+            await channel.sink.close(1000)
+        else:
+            await channel.sink.close(1011)
+
+
+def _resolve_ssl(
+    uri: WebSocketURI, ssl: ssl_module.SSLContext | bool | None
+) -> ssl_module.SSLContext | None:
+    if not uri.secure:
+        if ssl:
+            raise ValueError("ssl was given for a ws:// URL; use wss:// for TLS")
+        return None
+    if ssl is False:
+        raise ValueError("a wss:// URL needs TLS; ssl=False is not allowed")
+    if isinstance(ssl, ssl_module.SSLContext):
+        return ssl
+    return ssl_module.create_default_context()
+
+
+def connect(
+    url: str,
+    *,
+    protocols: tuple[str, ...] | list[str] = (),
+    headers: HeadersLike = None,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
+    connect_timeout: float | None = 10.0,
+    close_timeout: float | None = 10.0,
+    max_size: int | None = DEFAULT_MAX_SIZE,
+    max_queue: int = 16,
+    write_limit: int = 2**16,
+    compression: Compression = "deflate",
+    ssl: ssl_module.SSLContext | bool | None = None,
+    backend: str | None = None,
+    extra: Mapping[str, object] | None = None,
+) -> Connect:
+    """Connect to a WebSocket server.
+
+    ``channel = await connect(url)`` returns an open channel; ``async with connect(url) as channel:``
+    also closes it on exit (1000, or 1011 when the block raised).
+
+    Raises:
+        ValueError: (``InvalidURI``) the URL is not ws:// or wss://; an option is out of range.
+        InvalidHandshake: when awaited: refused connection, DNS failure, HTTP answer without upgrade
+            (``InvalidStatus``), bad accept value, unexpected subprotocol, timeout
+            (``HandshakeTimeout``).
+        LookupError: the backend is unknown or its library is missing.
+    """
+    uri = parse_uri(url)
+    options = ClientOptions(
+        protocols=tuple(protocols),
+        headers=normalize_headers(headers),
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        connect_timeout=connect_timeout,
+        close_timeout=close_timeout,
+        max_size=max_size,
+        max_queue=max_queue,
+        write_limit=write_limit,
+        compression=compression,
+        ssl=_resolve_ssl(uri, ssl),
+        extra=dict(extra or {}),
+    )
+    return Connect(uri, options, backend)
+
+
+def serve(
+    handler: Handler,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    protocols: tuple[str, ...] | list[str] = (),
+    headers: HeadersLike = None,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
+    connect_timeout: float | None = 10.0,
+    close_timeout: float | None = 10.0,
+    max_size: int | None = DEFAULT_MAX_SIZE,
+    max_queue: int = 16,
+    write_limit: int = 2**16,
+    compression: Compression = "deflate",
+    ssl: ssl_module.SSLContext | None = None,
+    backend: str | None = None,
+    extra: Mapping[str, object] | None = None,
+) -> AbstractAsyncContextManager[WebSocketServer]:
+    """Serve WebSocket connections: ``async with serve(handler, port=0) as server:``.
+
+    Each connection is handed to ``await handler(channel)``; when the handler returns the channel is
+    closed with 1000 (1011 if it raised). The server picks the first subprotocol, in the client's
+    order of preference, that is in ``protocols``. Leaving the block stops accepting and closes open
+    connections with 1001.
+
+    Raises:
+        ValueError: an option is out of range; LookupError: the backend is unavailable.
+    """
+    if not callable(handler):
+        raise TypeError("handler must be an async callable taking a channel")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be an int in 0-65535, not {port!r}")
+    options = ServerOptions(
+        protocols=tuple(protocols),
+        headers=normalize_headers(headers),
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        connect_timeout=connect_timeout,
+        close_timeout=close_timeout,
+        max_size=max_size,
+        max_queue=max_queue,
+        write_limit=write_limit,
+        compression=compression,
+        ssl=ssl,
+        extra=dict(extra or {}),
+    )
+    chosen = get_backend(backend)
+
+    async def handle(channel: WebSocketChannel) -> None:
+        await run_handler(handler, channel)
+
+    @asynccontextmanager
+    async def serving() -> AsyncIterator[WebSocketServer]:
+        async with chosen.serve(handle, host, port, options) as server:
+            yield server
+
+    return serving()

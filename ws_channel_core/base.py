@@ -1,0 +1,281 @@
+"""``ChannelBase``: the behaviour every backend shares, written once.
+
+A backend subclasses it and implements four primitives (receive one message, send one message, run the
+closing handshake, abort). The base class supplies the rest of the interface with the shared policies:
+argument checks before anything is sent, idempotent ``close()``, ``ConnectionClosed`` from ``add`` after
+either side closed, a single-consumer ``stream`` that ends without raising, ``close_code`` and
+``close_reason`` as RFC 6455 7.1.5-7.1.6 define them, and a ``done`` that may be awaited many times.
+It uses anyio events only, so it works on asyncio and trio.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Generator
+from typing import Any
+
+import anyio
+
+from .channel import Handler, Message, WebSocketChannel
+from .errors import CloseFrame, ConnectionClosed, WebSocketChannelError
+from .handshake import check_close_arguments
+
+__all__ = ["ChannelBase", "as_message", "run_handler"]
+
+logger = logging.getLogger("ws_channel")
+
+
+def as_message(message: object) -> Message:
+    """Return ``message`` as ``str`` (text) or ``bytes`` (binary); raise ``TypeError`` otherwise."""
+    if isinstance(message, (str, bytes)):
+        return message
+    if isinstance(message, (bytearray, memoryview)):
+        return bytes(message)
+    raise TypeError(f"a message must be str or bytes-like, not {type(message).__name__}")
+
+
+class _EventAwaitable:
+    """An awaitable that completes when an event is set; it may be awaited any number of times."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self, event: anyio.Event) -> None:
+        self._event = event
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._event.wait().__await__()
+
+
+class _Ready:
+    """The ``ready`` awaitable of a channel whose handshake already finished (or failed)."""
+
+    __slots__ = ("_error",)
+
+    def __init__(self, error: BaseException | None) -> None:
+        self._error = error
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if self._error is not None:
+            raise self._error
+        return
+        yield  # pragma: no cover - makes this a generator
+
+
+class _MessageStream:
+    """The single-consumer async iterator behind ``channel.stream``."""
+
+    __slots__ = ("_channel", "_reading", "_ended")
+
+    def __init__(self, channel: ChannelBase) -> None:
+        self._channel = channel
+        self._reading = False
+        self._ended = False
+
+    def __aiter__(self) -> _MessageStream:
+        return self
+
+    async def __anext__(self) -> Message:
+        if self._ended:
+            raise StopAsyncIteration
+        if self._reading:
+            raise RuntimeError("another task is already reading this channel's stream")
+        self._reading = True
+        try:
+            message = await self._channel._receive_message()
+        finally:
+            self._reading = False
+        if message is None:
+            self._ended = True
+            raise StopAsyncIteration
+        return message
+
+
+class _Sink:
+    """``channel.sink``: a thin view of the channel's sending half."""
+
+    __slots__ = ("_channel",)
+
+    def __init__(self, channel: ChannelBase) -> None:
+        self._channel = channel
+
+    async def add(self, message: Message) -> None:
+        await self._channel.send(message)
+
+    async def add_stream(self, messages: AsyncIterable[Message]) -> None:
+        async for message in messages:
+            await self._channel.send(message)
+
+    def close(self, code: int | None = None, reason: str | None = None) -> Awaitable[None]:
+        return self._channel.close(code, reason)
+
+    @property
+    def done(self) -> Awaitable[None]:
+        return self._channel.done
+
+
+class ChannelBase(ABC):
+    """Base class of every backend's channel; see the module docstring for what it provides.
+
+    Subclasses implement :meth:`_receive_message`, :meth:`_send_message`, :meth:`_close_connection`
+    and :meth:`_abort_connection`, and call :meth:`_record_close` once the connection is closed.
+    """
+
+    def __init__(self, *, protocol: str | None = None) -> None:
+        self._protocol = protocol
+        self._stream = _MessageStream(self)
+        self._sink = _Sink(self)
+        self._done_event = anyio.Event()
+        self._close_started = False
+        self._close_sent: CloseFrame | None = None
+        self._close_received: CloseFrame | None = None
+        self._close_received_first: bool | None = None
+        self._close_error: WebSocketChannelError | None = None
+
+    # -- what a backend implements -------------------------------------------------------------
+
+    @abstractmethod
+    async def _receive_message(self) -> Message | None:
+        """Return the next incoming message, or ``None`` once no more will come. Never raises."""
+
+    @abstractmethod
+    async def _send_message(self, message: Message) -> None:
+        """Send one message, waiting for buffer space; raise ``ConnectionClosed`` if closed."""
+
+    @abstractmethod
+    async def _close_connection(self, code: int | None, reason: str) -> None:
+        """Run the closing handshake (arguments already checked), within ``close_timeout``.
+
+        On return the connection must be closed and :meth:`_record_close` called; if it is not, the
+        base class aborts the connection.
+        """
+
+    @abstractmethod
+    def _abort_connection(self) -> None:
+        """Drop the connection at once, without a closing handshake; must not block or raise."""
+
+    # -- what a backend calls -----------------------------------------------------------------
+
+    def _note_close_sent(self, frame: CloseFrame) -> None:
+        """Record the close frame this side sent (first one wins)."""
+        if self._close_sent is None:
+            self._close_sent = frame
+            if self._close_received_first is None and self._close_received is not None:
+                self._close_received_first = True
+
+    def _note_close_received(self, frame: CloseFrame) -> None:
+        """Record the close frame the peer sent (first one wins)."""
+        if self._close_received is None:
+            self._close_received = frame
+            if self._close_received_first is None and self._close_sent is not None:
+                self._close_received_first = False
+
+    def _note_error(self, error: WebSocketChannelError) -> None:
+        """Record why the connection failed (first one wins)."""
+        if self._close_error is None:
+            self._close_error = error
+
+    def _record_close(self) -> None:
+        """Mark the connection fully closed: ``done`` completes, ``close_code`` becomes final."""
+        self._done_event.set()
+
+    @property
+    def _is_closed(self) -> bool:
+        return self._done_event.is_set()
+
+    def _closed_error(self) -> ConnectionClosed:
+        """The ``ConnectionClosed`` to raise from a send on a closing or closed channel."""
+        error = ConnectionClosed.for_frames(
+            self._close_received, self._close_sent, self._close_received_first
+        )
+        if self._close_error is not None:
+            error.__cause__ = self._close_error
+        return error
+
+    # -- the interface --------------------------------------------------------------------------
+
+    @property
+    def stream(self) -> AsyncIterator[Message]:
+        return self._stream
+
+    @property
+    def sink(self) -> _Sink:
+        return self._sink
+
+    @property
+    def ready(self) -> Awaitable[None]:
+        return _Ready(None)
+
+    @property
+    def protocol(self) -> str | None:
+        return self._protocol
+
+    @property
+    def close_code(self) -> int | None:
+        if self._close_received is not None:
+            return self._close_received.code
+        return 1006 if self._is_closed else None
+
+    @property
+    def close_reason(self) -> str | None:
+        if self._close_received is not None:
+            return self._close_received.reason
+        return "" if self._is_closed else None
+
+    @property
+    def close_sent(self) -> CloseFrame | None:
+        return self._close_sent
+
+    @property
+    def close_received(self) -> CloseFrame | None:
+        return self._close_received
+
+    @property
+    def close_received_first(self) -> bool | None:
+        return self._close_received_first
+
+    @property
+    def close_error(self) -> WebSocketChannelError | None:
+        return self._close_error
+
+    @property
+    def done(self) -> Awaitable[None]:
+        return _EventAwaitable(self._done_event)
+
+    async def send(self, message: Message) -> None:
+        """Send one message; see :meth:`WebSocketSink.add`."""
+        message = as_message(message)
+        if self._close_started or self._close_received is not None or self._is_closed:
+            raise self._closed_error()
+        await self._send_message(message)
+
+    def close(self, code: int | None = None, reason: str | None = None) -> Awaitable[None]:
+        """Close the channel; see :meth:`WebSocketSink.close`. Arguments are checked right here."""
+        check_close_arguments(code, reason)
+        return self._close_once(code, reason or "")
+
+    async def _close_once(self, code: int | None, reason: str) -> None:
+        if self._close_started or self._is_closed:
+            await self._done_event.wait()
+            return
+        self._close_started = True
+        try:
+            await self._close_connection(code, reason)
+        finally:
+            if not self._is_closed:
+                self._abort_connection()
+                self._record_close()
+
+
+async def run_handler(handler: Handler, channel: WebSocketChannel) -> None:
+    """Run a server handler, then close its channel: 1000 when it returns, 1011 when it raises.
+
+    The exception is logged, never propagated: one failing connection must not stop the server.
+    """
+    try:
+        await handler(channel)
+    except Exception:
+        logger.exception("connection handler failed")
+        await channel.sink.close(1011)
+    else:
+        await channel.sink.close(1000)
