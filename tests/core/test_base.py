@@ -1,0 +1,214 @@
+"""ChannelBase: the shared policies, checked on a minimal in-memory subclass."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import ClassVar
+
+import anyio
+import pytest
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ws_channel_core import (
+    ChannelBase,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    Message,
+    WebSocketChannel,
+    WebSocketSink,
+)
+from ws_channel_core.errors import CloseFrame
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+class FakeChannel(ChannelBase):
+    """Messages come from a memory stream; close answers itself like a polite peer."""
+
+    made: ClassVar[list[FakeChannel]] = []
+
+    def __init__(self) -> None:
+        super().__init__(protocol="chat")
+        FakeChannel.made.append(self)
+        self.feed: MemoryObjectSendStream[Message]
+        self._incoming: MemoryObjectReceiveStream[Message]
+        self.feed, self._incoming = anyio.create_memory_object_stream[Message](10)
+        self.sent: list[Message] = []
+        self.close_calls = 0
+        self.aborted = False
+        self.peer_answers_close = True
+
+    async def _receive_message(self) -> Message | None:
+        try:
+            return await self._incoming.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            return None
+
+    async def _send_message(self, message: Message) -> None:
+        self.sent.append(message)
+
+    async def _close_connection(self, code: int | None, reason: str) -> None:
+        self.close_calls += 1
+        frame = CloseFrame(1005 if code is None else code, reason)
+        self._note_close_sent(frame)
+        if self.peer_answers_close:
+            self._note_close_received(frame)
+            self._end()
+        else:
+            await anyio.sleep_forever()
+
+    def _abort_connection(self) -> None:
+        self.aborted = True
+        self._end()
+
+    def _end(self) -> None:
+        self.feed.close()
+        self._record_close()
+
+    def dispose(self) -> None:
+        self._incoming.close()
+        self.feed.close()
+
+    def peer_closes(self, code: int, reason: str) -> None:
+        self._note_close_received(CloseFrame(code, reason))
+        self._end()
+
+
+@pytest.fixture(autouse=True)
+def dispose_channels() -> Iterator[None]:
+    yield
+    while FakeChannel.made:
+        FakeChannel.made.pop().dispose()
+
+
+async def test_it_satisfies_the_interface_protocols() -> None:
+    channel = FakeChannel()
+    assert isinstance(channel, WebSocketChannel)
+    assert isinstance(channel.sink, WebSocketSink)
+    assert channel.protocol == "chat"
+    await channel.ready
+    await channel.ready
+
+
+async def test_text_stays_str_and_bytes_like_becomes_bytes() -> None:
+    channel = FakeChannel()
+    await channel.sink.add("hi")
+    await channel.sink.add(bytearray(b"\x01"))
+    await channel.sink.add(memoryview(b"\x02"))
+    assert channel.sent == ["hi", b"\x01", b"\x02"]
+    assert [type(m) for m in channel.sent] == [str, bytes, bytes]
+
+
+async def test_add_rejects_other_types_with_type_error() -> None:
+    channel = FakeChannel()
+    with pytest.raises(TypeError, match="int"):
+        await channel.sink.add(5)  # type: ignore[arg-type]
+
+
+async def test_add_stream_sends_everything_in_order() -> None:
+    channel = FakeChannel()
+
+    async def messages() -> object:
+        for item in ("a", b"b", "c"):
+            yield item
+
+    await channel.sink.add_stream(messages())  # type: ignore[arg-type]
+    assert channel.sent == ["a", b"b", "c"]
+
+
+async def test_close_checks_its_arguments_at_call_time_before_sending() -> None:
+    channel = FakeChannel()
+    with pytest.raises(ValueError):
+        channel.sink.close(1004)
+    with pytest.raises(ValueError):
+        channel.sink.close(3000, "x" * 124)
+    assert channel.close_calls == 0
+    assert channel.close_code is None
+
+
+async def test_close_is_idempotent_and_reports_the_code_both_ways() -> None:
+    channel = FakeChannel()
+    await channel.sink.close(3678, "raisin")
+    await channel.sink.close(1000, "ignored")
+    assert channel.close_calls == 1
+    assert (channel.close_code, channel.close_reason) == (3678, "raisin")
+    assert channel.close_sent == CloseFrame(3678, "raisin")
+    assert channel.close_received_first is False
+    await channel.sink.done
+    await channel.sink.done
+
+
+async def test_close_without_a_code_reports_1005() -> None:
+    channel = FakeChannel()
+    await channel.sink.close()
+    assert channel.close_code == 1005
+    assert channel.close_reason == ""
+
+
+async def test_add_after_a_local_close_raises_connection_closed() -> None:
+    channel = FakeChannel()
+    await channel.sink.close(1000)
+    with pytest.raises(ConnectionClosedOK):
+        await channel.sink.add("late")
+    assert channel.sent == []
+
+
+async def test_add_after_the_peer_closed_raises_connection_closed() -> None:
+    channel = FakeChannel()
+    channel.peer_closes(4123, "server closed the connection")
+    with pytest.raises(ConnectionClosedError) as info:
+        await channel.sink.add(b"late")
+    assert info.value.code == 4123
+    assert (channel.close_code, channel.close_reason) == (4123, "server closed the connection")
+
+
+async def test_the_stream_yields_messages_then_ends_without_raising() -> None:
+    channel = FakeChannel()
+    await channel.feed.send("one")
+    await channel.feed.send(b"two")
+    channel.peer_closes(1000, "")
+    received = [message async for message in channel.stream]
+    assert received == ["one", b"two"]
+    assert [message async for message in channel.stream] == []
+
+
+async def test_the_stream_has_one_consumer_at_a_time() -> None:
+    channel = FakeChannel()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(channel.stream.__anext__)
+        await anyio.wait_all_tasks_blocked()
+        with pytest.raises(RuntimeError, match="another task"):
+            await channel.stream.__anext__()
+        await channel.feed.send("unblock")
+
+
+async def test_cancelling_the_consumer_does_not_close_the_channel() -> None:
+    channel = FakeChannel()
+    with anyio.move_on_after(0.01):
+        await channel.stream.__anext__()
+    assert channel.close_code is None
+    await channel.sink.add("still open")
+    await channel.feed.send("next")
+    assert await channel.stream.__anext__() == "next"
+
+
+async def test_a_close_the_peer_never_answers_is_aborted_when_cancelled() -> None:
+    channel = FakeChannel()
+    channel.peer_answers_close = False
+    with anyio.move_on_after(0.05):
+        await channel.sink.close(1000)
+    assert channel.aborted
+    assert channel.close_code == 1006
+    assert channel.close_reason == ""
+    await channel.sink.done
+
+
+async def test_close_code_is_none_while_open() -> None:
+    channel = FakeChannel()
+    assert channel.close_code is None and channel.close_reason is None
+    assert channel.close_error is None and channel.close_received_first is None
