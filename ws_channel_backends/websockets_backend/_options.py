@@ -1,0 +1,125 @@
+"""ws-channel options turned into keyword arguments of websockets' ``connect()`` and ``serve()``.
+
+Every option is mapped; none is ignored. ``extra`` accepts only the keys listed in
+:data:`CLIENT_EXTRA` and :data:`SERVER_EXTRA`, anything else raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from ws_channel_core.options import ClientOptions, Options, ServerOptions
+
+__all__ = ["CLIENT_EXTRA", "SERVER_EXTRA", "client_kwargs", "server_kwargs", "select_in_client_order"]
+
+#: Client extras: ``origin`` (Origin header), ``user_agent_header`` (None drops it), ``proxy``
+#: (a proxy URL, or True to use the environment's proxy settings; off by default, like other backends).
+CLIENT_EXTRA = frozenset({"origin", "user_agent_header", "proxy"})
+#: Server extras: ``origins`` (allowed Origin values; None in it allows a missing Origin),
+#: ``server_header`` (None drops the Server header).
+SERVER_EXTRA = frozenset({"origins", "server_header"})
+
+
+def _check_extra(extra: dict[str, object], allowed: frozenset[str], role: str) -> None:
+    unknown = sorted(set(extra) - allowed)
+    if unknown:
+        raise ValueError(
+            f"unknown websockets {role} option(s) in extra: {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(allowed))}"
+        )
+    for key, value in extra.items():
+        if key == "origins":
+            if not isinstance(value, (list, tuple)) or not all(
+                item is None or isinstance(item, str) for item in value
+            ):
+                raise TypeError("extra['origins'] must be a list of str (or None)")
+        elif key == "proxy":
+            if not (value is None or value is True or isinstance(value, str)):
+                raise TypeError("extra['proxy'] must be a URL str, True or None")
+        elif value is not None and not isinstance(value, str):
+            raise TypeError(f"extra[{key!r}] must be a str or None")
+
+
+def _common_kwargs(options: Options) -> dict[str, Any]:
+    return {
+        "compression": options.compression,
+        "open_timeout": options.connect_timeout,
+        "ping_interval": options.ping_interval,
+        "ping_timeout": options.ping_timeout,
+        "close_timeout": options.close_timeout,
+        "max_size": options.max_size,
+        "max_queue": options.max_queue,
+        "write_limit": options.write_limit,
+    }
+
+
+def client_kwargs(options: ClientOptions) -> dict[str, Any]:
+    """Keyword arguments for ``websockets.asyncio.client.connect``.
+
+    Raises:
+        ValueError: ``extra`` has a key this backend does not know.
+        TypeError: an ``extra`` value has the wrong type.
+    """
+    extra = dict(options.extra)
+    _check_extra(extra, CLIENT_EXTRA, "client")
+    kwargs = _common_kwargs(options)
+    kwargs["proxy"] = extra.pop("proxy", None)
+    kwargs.update(extra)
+    if options.protocols:
+        kwargs["subprotocols"] = [Subprotocol(protocol) for protocol in options.protocols]
+    if options.headers:
+        kwargs["additional_headers"] = list(options.headers)
+    if options.ssl:
+        kwargs["ssl"] = options.ssl
+    return kwargs
+
+
+def select_in_client_order(supported: Sequence[str]) -> Any:
+    """Return a ``select_subprotocol`` callback choosing the client's first supported subprotocol.
+
+    When nothing is shared, the connection goes on without a subprotocol (``protocol`` is None).
+    """
+    available = frozenset(supported)
+
+    def select(_connection: object, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+        return next((protocol for protocol in offered if protocol in available), None)
+
+    return select
+
+
+def _add_headers(headers: tuple[tuple[str, str], ...]) -> Any:
+    """Return a ``process_response`` callback that sets extra headers on the 101 response."""
+
+    def process_response(_connection: object, _request: Request, response: Response) -> None:
+        for name in {name for name, _ in headers}:
+            if name in response.headers:
+                del response.headers[name]  # ours replace the library's (Server, for example)
+        response.headers.update(Headers(list(headers)))
+
+    return process_response
+
+
+def server_kwargs(options: ServerOptions) -> dict[str, Any]:
+    """Keyword arguments for ``websockets.asyncio.server.serve`` (host and port excluded).
+
+    Raises:
+        ValueError: ``extra`` has a key this backend does not know.
+        TypeError: an ``extra`` value has the wrong type.
+    """
+    extra = dict(options.extra)
+    _check_extra(extra, SERVER_EXTRA, "server")
+    kwargs = _common_kwargs(options)
+    kwargs.update(extra)
+    if options.protocols:
+        kwargs["subprotocols"] = [Subprotocol(protocol) for protocol in options.protocols]
+    kwargs["select_subprotocol"] = select_in_client_order(options.protocols)
+    if options.headers:
+        kwargs["process_response"] = _add_headers(options.headers)
+    if options.ssl is not None:
+        kwargs["ssl"] = options.ssl
+    return kwargs

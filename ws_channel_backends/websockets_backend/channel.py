@@ -1,0 +1,155 @@
+"""``WebsocketsChannel``: a ws-channel channel over a websockets asyncio connection, and ``wrap()``.
+
+The websockets connection does the protocol work (framing, pings, the closing handshake and its
+timeout); this class adds the shared policies of :class:`~ws_channel_core.base.ChannelBase`. A watcher
+task waits for the TCP connection to end, then records the close frames and the cause of a failure,
+so ``done`` completes even when nobody reads the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+
+import anyio
+from websockets import exceptions as ws_exc
+from websockets.asyncio.connection import Connection
+from websockets.frames import Close
+from websockets.protocol import OPEN
+
+from ws_channel_core.base import ChannelBase
+from ws_channel_core.channel import Message
+from ws_channel_core.errors import CloseFrame, KeepaliveTimeout
+
+from ._errors import close_cause
+from ._fixes import install_fixes
+
+__all__ = ["WebsocketsChannel", "wrap"]
+
+# websockets fails the connection with exactly this frame when a keepalive pong is late.
+_KEEPALIVE_CLOSE = Close(1011, "keepalive ping timeout")
+
+
+def _frame(close: Close) -> CloseFrame:
+    return CloseFrame(int(close.code), close.reason)
+
+
+class WebsocketsChannel(ChannelBase):
+    """A :class:`~ws_channel_core.channel.WebSocketChannel` over a websockets ``Connection``.
+
+    Create it with :func:`wrap` (or through ``connect()`` / ``serve()`` with ``backend="websockets"``).
+    ``close()`` finishes within the connection's ``close_timeout``, then aborts the TCP connection.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        super().__init__(protocol=connection.subprotocol)
+        self._connection = connection
+        self._close_timeout = connection.close_timeout
+        self._close_requested: CloseFrame | None = None
+        install_fixes(connection)
+        self._watcher = asyncio.get_running_loop().create_task(
+            self._watch(), name=f"ws-channel watcher {connection.id}"
+        )
+
+    @property
+    def connection(self) -> Connection:
+        """The websockets connection underneath (like Dart's ``IOWebSocketChannel.innerWebSocket``)."""
+        return self._connection
+
+    # -- ChannelBase primitives -------------------------------------------------------------------
+
+    async def _receive_message(self) -> Message | None:
+        if self._close_started:
+            return None
+        try:
+            message = await self._connection.recv()
+        except ws_exc.ConnectionClosed:
+            # recv() raises only once the TCP connection is closed: make close_code final now,
+            # without waiting for the watcher task to run.
+            if not self._is_closed:
+                self._record_close()
+            return None
+        except ws_exc.ConcurrencyError as exc:
+            raise RuntimeError("another task is already reading this websockets connection") from exc
+        if self._close_started:
+            return None  # the local close started while waiting: the stream is over
+        return message
+
+    async def _send_message(self, message: Message) -> None:
+        connection = self._connection
+        # websockets' send() on a closing connection waits until it is closed; fail at once instead.
+        if connection.protocol.state is not OPEN:
+            self._sync_close_state()
+            raise self._closed_error()
+        try:
+            await connection.send(message)
+        except ws_exc.ConnectionClosed as exc:
+            self._sync_close_state()
+            raise self._closed_error() from exc
+
+    async def _close_connection(self, code: int | None, reason: str) -> None:
+        connection = self._connection
+        self._close_requested = CloseFrame(1005 if code is None else code, reason)
+        # websockets bounds the wait for the peer's close by close_timeout, but not the wait for
+        # write-buffer space before the close frame goes out: bound the whole of it here.
+        with anyio.move_on_after(self._close_timeout) as scope:
+            # close() types its code as int but hands it to Protocol.send_close(), where None sends
+            # a close frame without a code (RFC 6455 5.5.1 allows an empty body). On a connection
+            # that is already closing, close() waits for the end and does not raise.
+            await connection.close(cast("int", code), reason)
+            await connection.wait_closed()
+        if scope.cancelled_caught:
+            connection.transport.abort()
+            await connection.wait_closed()
+        self._record_close()
+
+    def _abort_connection(self) -> None:
+        self._connection.transport.abort()
+
+    def _record_close(self) -> None:
+        self._sync_close_state()
+        super()._record_close()
+
+    # -- close bookkeeping --------------------------------------------------------------------------
+
+    def _sync_close_state(self) -> None:
+        """Copy the close frames (in the order they happened) and the failure cause from websockets."""
+        protocol = self._connection.protocol
+        received, sent = protocol.close_rcvd, protocol.close_sent
+        if received is not None and sent is not None and protocol.close_rcvd_then_sent is False:
+            self._note_close_sent(_frame(sent))
+            self._note_close_received(_frame(received))
+        else:
+            if received is not None:
+                self._note_close_received(_frame(received))
+            if sent is not None:
+                self._note_close_sent(_frame(sent))
+        if (
+            sent == _KEEPALIVE_CLOSE
+            and protocol.close_rcvd_then_sent is not True
+            and self._close_requested != _frame(_KEEPALIVE_CLOSE)
+        ):
+            self._note_error(KeepaliveTimeout("the peer did not answer a keepalive ping in time"))
+        for cause in (protocol.parser_exc, self._connection.connection_exc):
+            error = close_cause(cause)
+            if error is not None:
+                self._note_error(error)
+
+    async def _watch(self) -> None:
+        await self._connection.wait_closed()
+        if not self._is_closed:
+            self._record_close()
+
+
+def wrap(connection: Connection) -> WebsocketsChannel:
+    """Turn an open websockets asyncio connection (client or server side) into a channel.
+
+    The connection's own settings (``ping_interval``, ``close_timeout``, ``max_size``...) stay in
+    force. Call it from the event loop that runs the connection, before anything else reads from it.
+
+    Raises:
+        TypeError: ``connection`` is not a ``websockets.asyncio`` connection.
+    """
+    if not isinstance(connection, Connection):
+        raise TypeError(f"expected a websockets.asyncio connection, not {type(connection).__name__}")
+    return WebsocketsChannel(connection)
