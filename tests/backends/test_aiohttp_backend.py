@@ -1,0 +1,798 @@
+"""The aiohttp backend: its client against its server, wrap(), error translation, the checks the adapter
+adds to aiohttp (subprotocols, close codes, max_size), and interop with the websockets library."""
+
+from __future__ import annotations
+
+import random
+import socket
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import anyio
+import anyio.abc
+import pytest
+from aiohttp import web
+from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import serve as ws_serve
+from websockets.frames import Frame, Opcode
+from websockets.typing import Subprotocol
+
+from ws_channel_backends.aiohttp_backend import AiohttpChannel, AiohttpServer, backend, wrap
+from ws_channel_core import (
+    ConnectionClosed,
+    HandshakeTimeout,
+    InvalidHandshake,
+    InvalidStatus,
+    KeepaliveTimeout,
+    NegotiationError,
+    PayloadTooBig,
+    ProtocolError,
+    WebSocketChannel,
+    WebSocketServer,
+    connect,
+    serve,
+    sign_key,
+    status,
+)
+
+pytestmark = pytest.mark.anyio
+
+TIMEOUT = 2.0  # seconds; every test finishes far below this
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # aiohttp runs on asyncio only
+
+
+Handler = Callable[[WebSocketChannel], Awaitable[None]]
+
+
+@asynccontextmanager
+async def running(handler: Handler, **options: Any) -> AsyncIterator[WebSocketServer]:
+    """An aiohttp-backend server on 127.0.0.1 with a free port."""
+    options.setdefault("close_timeout", 0.5)
+    async with serve(handler, "127.0.0.1", 0, backend="aiohttp", **options) as server:
+        yield server
+
+
+def url(server: WebSocketServer) -> str:
+    return f"ws://127.0.0.1:{server.port}/"
+
+
+async def echo(channel: WebSocketChannel) -> None:
+    async for message in channel.stream:
+        await channel.sink.add(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def server_channel(channel: WebSocketChannel) -> AiohttpChannel:
+    assert isinstance(channel, AiohttpChannel)
+    assert channel.request is not None
+    return channel
+
+
+@asynccontextmanager
+async def plain_aiohttp_app(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[int]:
+    """A plain aiohttp web application (no ws-channel) on 127.0.0.1; yields its port."""
+    app = web.Application()
+    app.router.add_get("/", handler)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def scripted_upgrade(extra_headers: str) -> AsyncIterator[int]:
+    """A hand-written server: answers any upgrade with a valid 101 plus ``extra_headers``, then idles."""
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+
+        async def upgrade(stream: anyio.abc.SocketStream) -> None:
+            async with stream:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += await stream.receive()
+                key = next(
+                    line.split(":", 1)[1].strip()
+                    for line in request.decode().split("\r\n")
+                    if line.lower().startswith("sec-websocket-key:")
+                )
+                await stream.send(
+                    (
+                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        f"Sec-WebSocket-Accept: {sign_key(key)}\r\n{extra_headers}\r\n"
+                    ).encode()
+                )
+                with anyio.move_on_after(TIMEOUT):
+                    async for _ in stream:
+                        pass
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, upgrade)
+            yield listener.extra(anyio.abc.SocketAttribute.local_port)
+            tg.cancel_scope.cancel()
+
+
+# -- payloads ------------------------------------------------------------------------------------
+
+
+async def test_text_binary_and_empty_messages_keep_their_type_and_order() -> None:
+    messages: list[str | bytes] = ["Hello World!", b"\x01\x02\x03\x04\x05", "", b"", "🎨⛳🌈", b"\x00"]
+    with anyio.fail_after(TIMEOUT):
+        async with running(echo) as server, connect(url(server), backend="aiohttp") as channel:
+            assert isinstance(channel, AiohttpChannel)
+            for message in messages:
+                await channel.sink.add(message)
+            received = [await anext(channel.stream) for _ in messages]
+    assert received == messages
+    assert [type(m) for m in received] == [type(m) for m in messages]
+
+
+async def test_large_messages_round_trip_with_a_large_enough_max_size() -> None:
+    rng = random.Random(6455)
+    binary = rng.randbytes(1_000_000)
+    text = "Hello World!" * 10_000
+    with anyio.fail_after(TIMEOUT):
+        async with (
+            running(echo, max_size=2**21) as server,
+            connect(url(server), backend="aiohttp", max_size=2**21) as channel,
+        ):
+            await channel.sink.add(binary)
+            await channel.sink.add(text)
+            assert await anext(channel.stream) == binary
+            assert await anext(channel.stream) == text
+
+
+@pytest.mark.parametrize("compression", ["deflate", None])
+async def test_compression_on_and_off_in_both_roles(compression: Any) -> None:
+    negotiated: list[int | bool] = []
+
+    async def handler(channel: WebSocketChannel) -> None:
+        negotiated.append(server_channel(channel).native.compress)
+        await echo(channel)
+
+    with anyio.fail_after(TIMEOUT):
+        async with (
+            running(handler, compression=compression) as server,
+            connect(url(server), backend="aiohttp", compression="deflate") as channel,
+        ):
+            await channel.sink.add("a" * 10_000)
+            assert await anext(channel.stream) == "a" * 10_000
+            assert isinstance(channel, AiohttpChannel)
+            assert bool(channel.native.compress) is (compression is not None)
+    assert bool(negotiated[0]) is (compression is not None)
+
+
+# -- closing -------------------------------------------------------------------------------------
+
+
+async def test_close_code_and_reason_are_seen_on_both_sides() -> None:
+    seen: list[WebSocketChannel] = []
+
+    async def handler(channel: WebSocketChannel) -> None:
+        seen.append(channel)
+        assert [m async for m in channel.stream] == []
+        await channel.sink.done
+
+    with anyio.fail_after(TIMEOUT):
+        async with running(handler) as server:
+            channel = await connect(url(server), backend="aiohttp")
+            await channel.sink.close(3678, "raisin")
+            await channel.sink.done
+            assert (channel.close_code, channel.close_reason) == (3678, "raisin")
+            assert channel.close_sent is not None and channel.close_sent.code == 3678
+            assert channel.close_received_first is False
+            await seen[0].sink.done
+    assert (seen[0].close_code, seen[0].close_reason) == (3678, "raisin")
+    assert seen[0].close_received_first is True
+    assert seen[0].close_error is None
+
+
+async def test_close_without_a_code_is_seen_as_1005() -> None:
+    codes: list[int | None] = []
+
+    async def handler(channel: WebSocketChannel) -> None:
+        async for _ in channel.stream:
+            pass
+        await channel.sink.done
+        codes.append(channel.close_code)
+
+    with anyio.fail_after(TIMEOUT):
+        async with running(handler) as server:
+            channel = await connect(url(server), backend="aiohttp")
+            await channel.sink.close()
+            await channel.sink.close()  # idempotent
+            assert (channel.close_code, channel.close_reason) == (1005, "")
+    assert codes == [1005]
+
+
+async def test_a_dropped_tcp_connection_is_1006_and_done_completes_without_a_reader() -> None:
+    async def handler(channel: WebSocketChannel) -> None:
+        request = server_channel(channel).request
+        assert request is not None and request.transport is not None
+        request.transport.abort()
+        await channel.sink.done
+
+    with anyio.fail_after(TIMEOUT):
+        async with running(handler) as server:
+            channel = await connect(url(server), backend="aiohttp")
+            await channel.sink.done
+            assert (channel.close_code, channel.close_reason) == (1006, "")
+            assert channel.close_received is None
+            assert [m async for m in channel.stream] == []
+            with pytest.raises(ConnectionClosed) as info:
+                await channel.sink.add("late")
+            assert info.value.code == 1006
+
+
+async def test_add_after_local_close_raises_connection_closed() -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with running(echo) as server:
+            channel = await connect(url(server), backend="aiohttp")
+            await channel.sink.close(status.NORMAL_CLOSURE)
+            with pytest.raises(ConnectionClosed):
+                await channel.sink.add("text")
+            with pytest.raises(ConnectionClosed):
+                await channel.sink.add(b"bytes")
+
+
+async def test_add_after_remote_close_raises_connection_closed_and_close_still_completes() -> None:
+    async def handler(channel: WebSocketChannel) -> None:
+        await channel.sink.close(4123, "server closed the connection")
+
+    with anyio.fail_after(TIMEOUT):
+        async with running(handler) as server:
+            channel = await connect(url(server), backend="aiohttp", close_timeout=5)
+            assert [m async for m in channel.stream] == []
+            with pytest.raises(ConnectionClosed) as info:
+                await channel.sink.add("text")
+            assert (info.value.code, info.value.reason) == (4123, "server closed the connection")
+            await channel.sink.close()  # after the peer's close: completes, does not raise
+            assert (channel.close_code, channel.close_reason) == (4123, "server closed the connection")
+            assert channel.close_received_first is True
+
+
+async def test_messages_sent_before_a_remote_close_are_all_delivered() -> None:
+    async def handler(channel: WebSocketChannel) -> None:
+        for i in range(100):
+            await channel.sink.add(str(i))
+        await channel.sink.close(1000)
+
+    with anyio.fail_after(TIMEOUT):
+        async with running(handler) as server:
+            channel = await connect(url(server), backend="aiohttp", max_queue=4)
+            assert [m async for m in channel.stream] == [str(i) for i in range(100)]
+            await channel.sink.done
+            assert channel.close_code == 1000
+
+
+async def test_close_arguments_are_checked_before_anything_is_sent() -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with running(echo) as server, connect(url(server), backend="aiohttp") as channel:
+            for code in (1004, 1005, 1006, 2999, 5000):
+                with pytest.raises(ValueError):
+                    channel.sink.close(code)
+            with pytest.raises(ValueError):
+                channel.sink.close(3000, "x" * 124)
+            await channel.sink.add("still open")
+            assert await anext(channel.stream) == "still open"
+
+
+async def test_leaving_serve_closes_clients_with_1001() -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with running(echo) as server:
+            assert isinstance(server, AiohttpServer)
+            assert server.addresses == [("127.0.0.1", server.port)]
+            channel = await connect(url(server), backend="aiohttp")
+            await channel.sink.add("ping")
+            assert await anext(channel.stream) == "ping"
+        await channel.sink.done
+    assert channel.close_code == status.GOING_AWAY
+
+
+async def test_leaving_serve_cancels_handlers_that_ignore_the_close() -> None:
+    async def stubborn(channel: WebSocketChannel) -> None:
+        await anyio.sleep_forever()
+
+    with anyio.fail_after(TIMEOUT):
+        async with running(stubborn, close_timeout=0.1) as server:
+            channel = await connect(url(server), backend="aiohttp")
+        await channel.sink.done
+    assert channel.close_code == status.GOING_AWAY
+
+
+async def test_close_against_a_peer_that_never_answers_aborts_after_close_timeout() -> None:
+    release = anyio.Event()
+
+    async def handler(channel: WebSocketChannel) -> None:
+        transport = server_channel(channel).request.transport  # type: ignore[union-attr]
+        assert transport is not None
+        transport.pause_reading()  # the close frame is never read nor answered
+        await release.wait()
+
+    reads: list[str | bytes] = []
+
+    async def read_all(channel: WebSocketChannel) -> None:
+        reads.extend([m async for m in channel.stream])
+
+    with anyio.fail_after(TIMEOUT):
+        async with running(handler, ping_interval=None, close_timeout=0.1) as server:
+            channel = await connect(url(server), backend="aiohttp", close_timeout=0.1, ping_interval=None)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read_all, channel)  # a pending read, woken by the close
+                await anyio.wait_all_tasks_blocked()
+                started = anyio.current_time()
+                await channel.sink.close(1000)
+                assert anyio.current_time() - started < 0.5
+            release.set()
+    assert reads == []
+    assert channel.close_code == 1006
+    assert channel.close_sent is not None and channel.close_sent.code == 1000
+
+
+# -- negotiation and headers ---------------------------------------------------------------------
+
+
+async def test_server_picks_the_first_subprotocol_in_the_clients_order() -> None:
+    chosen: list[str | None] = []
+
+    async def handler(channel: WebSocketChannel) -> None:
+        chosen.append(channel.protocol)
+
+    with anyio.fail_after(TIMEOUT):
+        async with running(handler, protocols=["a", "b"]) as server:
+            for offered, expected in ((["b", "a"], "b"), (["c"], None), ([], None)):
+                async with connect(url(server), backend="aiohttp", protocols=offered) as channel:
+                    assert channel.protocol == expected
+    assert chosen == ["b", None, None]
+
+
+@pytest.mark.parametrize("offered", [["good"], []])
+async def test_a_subprotocol_the_client_did_not_offer_fails_the_handshake(offered: list[str]) -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with scripted_upgrade("Sec-WebSocket-Protocol: evil\r\n") as port:
+            with pytest.raises(NegotiationError, match="evil"):
+                await connect(f"ws://127.0.0.1:{port}/", backend="aiohttp", protocols=offered)
+
+
+async def test_an_extension_the_client_did_not_offer_fails_the_handshake() -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with scripted_upgrade("Sec-WebSocket-Extensions: permessage-deflate\r\n") as port:
+            with pytest.raises(NegotiationError, match="permessage-deflate"):
+                await connect(f"ws://127.0.0.1:{port}/", backend="aiohttp", compression=None)
+
+
+async def test_headers_reach_the_server_and_the_client() -> None:
+    request_headers: list[dict[str, str]] = []
+
+    async def handler(channel: WebSocketChannel) -> None:
+        request = server_channel(channel).request
+        assert request is not None
+        request_headers.append(dict(request.headers))
+
+    with anyio.fail_after(TIMEOUT):
+        async with running(handler, headers={"X-Server": "yes", "Server": "ours"}) as server:
+            async with connect(
+                url(server),
+                backend="aiohttp",
+                headers=[("User-Agent", "ws-channel-test"), ("Authorization", "Bearer t")],
+            ):
+                pass
+            async with ws_connect(url(server), proxy=None) as connection:
+                assert connection.response is not None
+                assert connection.response.headers["X-Server"] == "yes"
+                assert connection.response.headers.get_all("Server") == ["ours"]
+    assert request_headers[0]["User-Agent"] == "ws-channel-test"
+    assert request_headers[0]["Authorization"] == "Bearer t"
+
+
+async def test_unknown_extra_options_are_rejected() -> None:
+    with pytest.raises(ValueError, match="nonsense"):
+        await connect("ws://127.0.0.1:1/", backend="aiohttp", extra={"nonsense": 1})
+    with pytest.raises(TypeError, match="session"):
+        await connect("ws://127.0.0.1:1/", backend="aiohttp", extra={"session": "not a session"})
+    with pytest.raises(ValueError, match="nonsense"):
+        async with serve(echo, backend="aiohttp", extra={"nonsense": 1}):
+            pass
+
+
+async def test_a_callers_session_is_used_and_left_open() -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with running(echo) as server, aiohttp.ClientSession() as session:
+            async with connect(url(server), backend="aiohttp", extra={"session": session}) as channel:
+                await channel.sink.add("via my session")
+                assert await anext(channel.stream) == "via my session"
+            assert not session.closed
+
+
+# -- keepalive and limits ------------------------------------------------------------------------
+
+
+async def test_keepalive_detects_a_peer_that_stops_answering() -> None:
+    release = anyio.Event()
+
+    async def handler(channel: WebSocketChannel) -> None:
+        transport = server_channel(channel).request.transport  # type: ignore[union-attr]
+        assert transport is not None
+        transport.pause_reading()  # pings are no longer read, so never answered
+        await release.wait()
+
+    with anyio.fail_after(TIMEOUT):
+        async with running(handler, ping_interval=None, close_timeout=0.1) as server:
+            channel = await connect(
+                url(server), backend="aiohttp", ping_interval=0.05, ping_timeout=0.05, close_timeout=0.1
+            )
+            await channel.sink.done
+            release.set()
+    assert isinstance(channel.close_error, KeepaliveTimeout)
+    assert channel.close_code in (1006, 1011)
+    assert channel.close_sent is not None and channel.close_sent.code == 1011
+
+
+async def test_keepalive_pongs_are_handled_without_a_reader() -> None:
+    async def handler(channel: WebSocketChannel) -> None:
+        await anyio.sleep(0.3)  # nobody reads on either side meanwhile
+
+    with anyio.fail_after(TIMEOUT):
+        async with running(handler, ping_interval=0.05, ping_timeout=0.1) as server:
+            channel = await connect(url(server), backend="aiohttp", ping_interval=0.05, ping_timeout=0.1)
+            await channel.sink.done
+    assert channel.close_code == 1000
+    assert channel.close_error is None
+
+
+@pytest.mark.parametrize("compression", ["deflate", None])
+async def test_a_message_over_max_size_closes_with_1009_and_one_of_exactly_max_size_passes(
+    compression: Any,
+) -> None:
+    server_side: list[WebSocketChannel] = []
+
+    async def handler(channel: WebSocketChannel) -> None:
+        server_side.append(channel)
+        async for message in channel.stream:
+            await channel.sink.add(len(message).to_bytes(4, "big"))
+
+    with anyio.fail_after(TIMEOUT):
+        async with running(handler, max_size=1024, compression=compression) as server:
+            channel = await connect(url(server), backend="aiohttp", compression=compression)
+            await channel.sink.add(b"y" * 1024)  # exactly max_size: aiohttp alone refuses it uncompressed
+            assert await anext(channel.stream) == (1024).to_bytes(4, "big")
+            await channel.sink.add(b"x" * 1025)  # compresses to a few bytes, inflates past the limit
+            assert [m async for m in channel.stream] == []
+            await channel.sink.done
+            assert channel.close_code == 1009
+    error = server_side[0].close_error
+    assert isinstance(error, PayloadTooBig) and error.close_code == 1009
+    assert server_side[0].close_sent is not None and server_side[0].close_sent.code == 1009
+
+
+# -- peer protocol errors (the peer is the websockets library, driven below its API) -------------
+
+
+async def failing_peer(
+    send: Callable[[Any], None], **server_options: Any
+) -> tuple[int | None, WebSocketChannel]:
+    """Let ``send(connection)`` misbehave towards our server; return the peer's close code and our side."""
+    server_side: list[WebSocketChannel] = []
+
+    async def handler(channel: WebSocketChannel) -> None:
+        server_side.append(channel)
+        assert [m async for m in channel.stream] == []
+
+    with anyio.fail_after(TIMEOUT):
+        async with (
+            running(handler, compression=None, **server_options) as server,
+            ws_connect(url(server), proxy=None, compression=None) as connection,
+        ):
+            send(connection)
+            await connection.wait_closed()
+            await server_side[0].sink.done
+            return connection.close_code, server_side[0]
+
+
+async def test_a_reserved_opcode_fails_the_connection_with_1002() -> None:
+    peer_code, ours = await failing_peer(lambda conn: conn.transport.write(bytes([0x83, 0x80, 0, 0, 0, 0])))
+    assert peer_code == 1002
+    assert isinstance(ours.close_error, ProtocolError) and ours.close_error.close_code == 1002
+    assert ours.close_sent is not None and ours.close_sent.code == 1002
+
+
+async def test_invalid_utf8_text_fails_the_connection_with_1007() -> None:
+    peer_code, ours = await failing_peer(lambda conn: conn.protocol.send_text(b"\xff") or conn.send_data())
+    assert peer_code == 1007
+    assert isinstance(ours.close_error, ProtocolError) and ours.close_error.close_code == 1007
+
+
+@pytest.mark.parametrize("code", [1004, 1005, 1006, 1015, 2000, 5000])
+async def test_a_close_code_that_may_not_be_sent_fails_the_connection_with_1002(code: int) -> None:
+    """Autobahn 7.9.*: aiohttp alone answers a close frame carrying 1006 with 1000."""
+
+    def send(conn: Any) -> None:
+        conn.protocol.send_frame(Frame(Opcode.CLOSE, code.to_bytes(2, "big")))
+        conn.send_data()
+
+    _peer_code, ours = await failing_peer(send)
+    assert isinstance(ours.close_error, ProtocolError) and ours.close_error.close_code == 1002
+    assert ours.close_sent is not None and ours.close_sent.code == 1002
+    assert ours.close_received is None
+
+
+async def test_an_unmasked_client_frame_fails_the_connection_with_1002() -> None:
+    """RFC 6455 5.1; aiohttp alone accepts it (the adapter checks the mask bit in front of its parser)."""
+    peer_code, ours = await failing_peer(lambda conn: conn.transport.write(bytes([0x81, 0x02]) + b"hi"))
+    assert peer_code == 1002
+    assert isinstance(ours.close_error, ProtocolError) and ours.close_error.close_code == 1002
+
+
+class _FakeQueue:
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+
+    def set_exception(self, exc: BaseException) -> None:
+        self.error = exc
+
+
+class _FakeParser:
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        self.data += data
+        return False, b""
+
+
+def _frame(payload_size: int, *, masked: bool) -> bytes:
+    length = payload_size
+    mask_bit = 0x80 if masked else 0
+    if length < 126:
+        header = bytes([0x82, mask_bit | length])
+    elif length < 65536:
+        header = bytes([0x82, mask_bit | 126]) + length.to_bytes(2, "big")
+    else:
+        header = bytes([0x82, mask_bit | 127]) + length.to_bytes(8, "big")
+    return header + (b"\x01\x02\x03\x04" if masked else b"") + b"p" * payload_size
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_mask_check_follows_frames_split_anywhere_and_stops_at_the_first_bad_one(seed: int) -> None:
+    from ws_channel_backends.aiohttp_backend._mask import MaskCheck
+
+    rng = random.Random(seed)
+    sizes = [0, 1, 125, 126, 127, 65535, 65536, 70000, 3]
+    good = b"".join(_frame(size, masked=True) for size in sizes)
+    bad = _frame(5, masked=False)
+    stream = good + bad + _frame(1, masked=True)
+    for expect_failure, data in ((False, good), (True, stream)):
+        parser, queue = _FakeParser(), _FakeQueue()
+        check = MaskCheck(parser, queue, masked=True)  # type: ignore[arg-type]
+        pos = 0
+        while pos < len(data):
+            step = rng.choice([1, 2, 3, 7, 13, 100, 5000, 70000])
+            check.feed_data(data[pos : pos + step])
+            pos += step
+        if expect_failure:
+            assert bytes(parser.data) == good
+            assert isinstance(queue.error, aiohttp.WebSocketError) and queue.error.code == 1002
+        else:
+            assert bytes(parser.data) == good
+            assert queue.error is None
+
+
+async def test_a_connection_that_sends_no_request_is_dropped_after_connect_timeout() -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with (
+            running(echo, connect_timeout=0.1) as server,
+            await anyio.connect_tcp("127.0.0.1", server.port) as stream,
+        ):
+            with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+                await stream.receive()
+
+
+# -- wrap() ---------------------------------------------------------------------------------------
+
+
+async def test_wrap_a_plain_aiohttp_server_handlers_websocket_response() -> None:
+    seen: list[WebSocketChannel] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        ws: web.WebSocketResponse[bool] = web.WebSocketResponse()
+        await ws.prepare(request)
+        channel = wrap(ws, close_timeout=0.5)
+        seen.append(channel)
+        await echo(channel)
+        await channel.sink.done  # aiohttp closes the socket when the handler returns
+        return ws
+
+    with anyio.fail_after(TIMEOUT):
+        async with plain_aiohttp_app(handler) as port:
+            async with connect(f"ws://127.0.0.1:{port}/", backend="aiohttp") as channel:
+                await channel.sink.add(b"\x01\x02")
+                assert await anext(channel.stream) == b"\x01\x02"
+                await channel.sink.close(3000, "bye")
+            assert (channel.close_code, channel.close_reason) == (3000, "bye")
+    assert (seen[0].close_code, seen[0].close_reason) == (3000, "bye")
+
+
+async def test_wrap_a_client_websocket_response() -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with running(echo) as server, aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(url(server))
+            channel = wrap(ws)
+            await channel.sink.add("wrapped")
+            assert await anext(channel.stream) == "wrapped"
+            await channel.sink.close(3000, "bye")
+            assert (channel.close_code, channel.close_reason) == (3000, "bye")
+            assert ws.closed
+
+
+async def test_wrap_refuses_other_objects_and_unprepared_responses() -> None:
+    with pytest.raises(TypeError):
+        wrap(object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="prepare"):
+        wrap(web.WebSocketResponse())
+
+
+# -- error translation ---------------------------------------------------------------------------
+
+
+async def test_a_refused_connection_is_invalid_handshake_caused_by_oserror() -> None:
+    with anyio.fail_after(TIMEOUT), pytest.raises(InvalidHandshake) as info:
+        await connect(f"ws://127.0.0.1:{free_port()}/", backend="aiohttp")
+    assert isinstance(info.value.__cause__, OSError)
+    assert isinstance(info.value.__cause__, aiohttp.ClientConnectorError)
+
+
+@pytest.mark.parametrize("code", [404, 200])
+async def test_an_http_answer_without_upgrade_is_invalid_status_with_status_headers_and_body(
+    code: int,
+) -> None:
+    async def refuse(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=code, text="no such socket\n")
+
+    with anyio.fail_after(TIMEOUT):
+        async with plain_aiohttp_app(refuse) as port:
+            with pytest.raises(InvalidStatus) as info:
+                await connect(f"ws://127.0.0.1:{port}/", backend="aiohttp")
+    assert info.value.status_code == code
+    assert info.value.body == b"no such socket\n"
+    assert info.value.headers["Content-Type"].startswith("text/plain")
+    assert isinstance(info.value.__cause__, aiohttp.WSServerHandshakeError)
+
+
+async def test_a_plain_http_request_to_the_server_gets_426() -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with (
+            running(echo) as server,
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{server.port}/") as response,
+        ):
+            assert response.status == 426
+            assert response.headers["Upgrade"] == "websocket"
+
+
+async def test_a_server_that_never_answers_the_upgrade_is_a_handshake_timeout() -> None:
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+
+        async def accept_and_stall(stream: anyio.abc.SocketStream) -> None:
+            async with stream:
+                await anyio.sleep_forever()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, accept_and_stall)
+            with anyio.fail_after(TIMEOUT), pytest.raises(HandshakeTimeout):
+                await connect(f"ws://127.0.0.1:{port}/", backend="aiohttp", connect_timeout=0.1)
+            tg.cancel_scope.cancel()
+
+
+def test_backend_attributes() -> None:
+    assert backend.name == "aiohttp"
+    assert backend.version == aiohttp.__version__
+    assert backend.event_loops == ("asyncio",)
+    assert dict(backend.expected_failures) == {}
+    assert dict(backend.autobahn_expected_failures) == {}
+
+
+# -- interop with the websockets library --------------------------------------------------------
+
+
+async def test_websockets_library_client_against_our_server() -> None:
+    closes: list[tuple[int | None, str | None]] = []
+
+    async def handler(channel: WebSocketChannel) -> None:
+        await echo(channel)
+        closes.append((channel.close_code, channel.close_reason))
+
+    with anyio.fail_after(TIMEOUT):
+        async with (
+            running(handler, protocols=["chat"]) as server,
+            ws_connect(url(server), proxy=None, subprotocols=[Subprotocol("chat")]) as connection,
+        ):
+            assert connection.subprotocol == "chat"
+            for message in ("text", b"bytes", "", b""):
+                await connection.send(message)
+                assert await connection.recv() == message
+            await connection.close(4000, "done")
+    assert closes == [(4000, "done")]
+
+
+async def test_our_client_against_a_websockets_library_server() -> None:
+    async def handler(connection: ServerConnection) -> None:
+        async for message in connection:
+            await connection.send(message)
+        assert connection.close_code == 3001
+
+    with anyio.fail_after(TIMEOUT):
+        async with ws_serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with connect(f"ws://127.0.0.1:{port}/", backend="aiohttp") as channel:
+                for message in ("text", b"bytes", "", b"", "x" * 100_000):
+                    await channel.sink.add(message)
+                    assert await anext(channel.stream) == message
+                await channel.sink.close(3001, "bye")
+            assert (channel.close_code, channel.close_reason) == (3001, "bye")
+
+
+async def test_a_websockets_library_server_closing_first_is_echoed() -> None:
+    async def handler(connection: ServerConnection) -> None:
+        await connection.close(4123, "server closed the connection")
+
+    with anyio.fail_after(TIMEOUT):
+        async with ws_serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            channel = await connect(f"ws://127.0.0.1:{port}/", backend="aiohttp")
+            assert [m async for m in channel.stream] == []
+            await channel.sink.done
+    assert (channel.close_code, channel.close_reason) == (4123, "server closed the connection")
+    assert channel.close_sent is not None and channel.close_sent.code == 4123
+    assert channel.close_received_first is True
+
+
+# -- TLS -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_contexts(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A throwaway self-signed certificate for 127.0.0.1: (server context, client context)."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    client_context = ssl.create_default_context(cafile=str(cert))
+    return server_context, client_context
+
+
+async def test_wss_echo_with_ssl_contexts(tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+    server_context, client_context = tls_contexts
+    with anyio.fail_after(TIMEOUT):
+        async with (
+            running(echo, ssl=server_context) as server,
+            connect(f"wss://127.0.0.1:{server.port}/", backend="aiohttp", ssl=client_context) as channel,
+        ):
+            await channel.sink.add("secret")
+            assert await anext(channel.stream) == "secret"
