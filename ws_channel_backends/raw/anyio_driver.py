@@ -1,0 +1,632 @@
+"""The anyio driver: the engine over any anyio ``ByteStream`` (trio, asyncio, TLS, Unix, in memory).
+
+Each channel runs two background tasks: a reader (receive, feed the engine, answer pings, queue
+messages, pause when ``max_queue`` messages wait) and, with ``ping_interval``, a keepalive pinger.
+Where they live follows structured concurrency:
+
+- given a ``task_group`` (``channel_over_stream(..., task_group=tg)``), they run in it; the ``async
+  with`` forms (:func:`open_channel_over_stream`, :func:`open_memory_pair`, :func:`serve`) own one;
+- otherwise (plain ``await connect()`` on trio, or :func:`channel_over_stream` without a group) they run
+  as a trio *system task* (``trio.lowlevel.spawn_system_task``) or an asyncio task. Either way the
+  channel cancels them when it closes, and they never let an exception escape.
+
+Sends go through one lock, so frames from concurrent senders never interleave; ``stream.send`` itself
+blocks while the peer is not reading, which bounds the write buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl as ssl_module
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.abc
+from anyio.streams.tls import TLSListener
+
+from ws_channel_core.base import ChannelBase, run_handler
+from ws_channel_core.channel import Handler, Message
+from ws_channel_core.errors import InvalidHandshake, KeepaliveTimeout, WebSocketChannelError
+from ws_channel_core.handshake import generate_key
+from ws_channel_core.options import ClientOptions, Options, ServerOptions
+from ws_channel_core.uri import WebSocketURI
+
+from ._common import READ_SIZE, make_engine, running_library
+from .deflate import DeflateParameters
+from .events import BinaryMessage, CloseReceived, Pong, ProtocolFailure, TextMessage
+from .handshake import HttpReader, accept_request, build_request, check_response, reject_response
+from .protocol import Connection
+
+__all__ = [
+    "StreamChannel",
+    "channel_over_stream",
+    "open_channel_over_stream",
+    "memory_pair",
+    "open_memory_pair",
+    "MemoryByteStream",
+    "connect",
+    "serve",
+    "AnyioServer",
+]
+
+logger = logging.getLogger("ws_channel.raw")
+
+_STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
+_asyncio_tasks: set[asyncio.Task[None]] = set()
+
+
+def _spawn_detached(function: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``function`` in the background when no task group was given (see the module docstring)."""
+    if running_library() == "trio":
+        import trio
+
+        trio.lowlevel.spawn_system_task(function)
+    else:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(function())
+        _asyncio_tasks.add(task)
+        task.add_done_callback(_asyncio_tasks.discard)
+
+
+class StreamChannel(ChannelBase):
+    """A WebSocket channel over an already-upgraded anyio byte stream (frames only, no HTTP).
+
+    Build it with :func:`channel_over_stream`, or get it from :func:`connect` / :func:`serve`.
+    """
+
+    def __init__(
+        self,
+        stream: anyio.abc.ByteStream,
+        engine: Connection,
+        *,
+        protocol: str | None = None,
+        options: Options,
+        task_group: anyio.abc.TaskGroup | None = None,
+        initial_data: bytes = b"",
+    ) -> None:
+        super().__init__(protocol=protocol)
+        self._bytes = stream
+        self._engine = engine
+        self._options = options
+        self._queue: deque[Message] = deque()
+        self._changed = anyio.Event()
+        self._ended = False
+        self._finished = False
+        self._bytes_closed = False
+        self._send_lock = anyio.Lock()
+        self._scopes: list[anyio.CancelScope] = []
+        self._ping_payload: bytes | None = None
+        self._pong_event: anyio.Event | None = None
+        self._sent_noted = False
+        self._close_timer_started = False
+        self._initial = initial_data
+        self._task_group = task_group
+        self._spawn(self._reader)
+        if options.ping_interval is not None:
+            self._spawn(self._keepalive)
+
+    # -- task plumbing -------------------------------------------------------------------------
+
+    def _spawn(self, function: Callable[[], Awaitable[None]]) -> None:
+        guarded = self._guarded(function)
+        if self._task_group is not None:
+            self._task_group.start_soon(guarded)
+        else:
+            _spawn_detached(guarded)
+
+    def _guarded(self, function: Callable[[], Awaitable[None]]) -> Callable[[], Coroutine[Any, Any, None]]:
+        async def run() -> None:
+            if self._finished:
+                return
+            with anyio.CancelScope() as scope:
+                self._scopes.append(scope)
+                try:
+                    await function()
+                except Exception:  # a bug in this driver must not crash the caller's task group
+                    logger.exception("raw backend: background task failed")
+                    self._abort_connection()
+
+        return run
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        try:
+            if self._initial:
+                self._engine.receive_data(self._initial)
+                self._initial = b""
+                await self._process()
+            await self._read_loop()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._finish()
+
+    async def _read_loop(self) -> None:
+        engine = self._engine
+        queue = self._queue
+        max_queue = self._options.max_queue
+        stream = self._bytes
+        while not self._bytes_closed:
+            if len(queue) >= max_queue and not self._ended:
+                await self._changed.wait()
+                continue
+            try:
+                data = await stream.receive(READ_SIZE)
+            except _STREAM_ERRORS:
+                engine.receive_eof()
+                await self._process()
+                return
+            engine.receive_data(data)
+            await self._process()
+
+    async def _process(self) -> None:
+        engine = self._engine
+        events = engine.events_received()
+        queue = self._queue
+        for event in events:
+            kind = type(event)
+            if kind is TextMessage or kind is BinaryMessage:
+                if not self._ended:
+                    queue.append(event.data)  # type: ignore[union-attr]
+            elif kind is Pong:
+                if event.payload == self._ping_payload and self._pong_event is not None:  # type: ignore[union-attr]
+                    self._pong_event.set()
+            elif kind is CloseReceived:
+                self._note_close_received(event.frame)  # type: ignore[union-attr]
+                self._ended = True
+            elif kind is ProtocolFailure:
+                self._note_error(event.error)  # type: ignore[union-attr]
+                self._ended = True
+        if events or self._ended:
+            self._notify()
+        await self._flush()
+
+    async def _flush(self) -> None:
+        engine = self._engine
+        async with self._send_lock:
+            data = engine.data_to_send()
+            if data and not self._bytes_closed:
+                try:
+                    await self._bytes.send(data)
+                except _STREAM_ERRORS:
+                    engine.receive_eof()
+        if not self._sent_noted and engine.close_sent is not None:
+            self._sent_noted = True
+            self._note_close_sent(engine.close_sent)
+        if engine.should_close_transport:
+            self._ended = True
+            self._notify()
+            await self._close_stream()
+        elif engine.close_expected() and not self._close_timer_started:
+            self._close_timer_started = True
+            self._spawn(self._close_timer)
+
+    async def _close_stream(self) -> None:
+        if not self._bytes_closed:
+            self._bytes_closed = True
+            await anyio.aclose_forcefully(self._bytes)
+
+    async def _close_timer(self) -> None:
+        if self._options.close_timeout is not None:
+            await anyio.sleep(self._options.close_timeout)
+            self._abort_connection()
+
+    async def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._ended = True
+        self._notify()
+        for scope in self._scopes:
+            scope.cancel()
+        await self._close_stream()
+        self._record_close()
+
+    async def _receive_message(self) -> Message | None:
+        queue = self._queue
+        while not queue:
+            if self._ended:
+                return None
+            await self._changed.wait()
+        message = queue.popleft()
+        if len(queue) == self._options.max_queue - 1:
+            self._notify()  # the reader may be waiting for room
+        return message
+
+    # -- writing -------------------------------------------------------------------------------
+
+    async def _send_message(self, message: Message) -> None:
+        if self._finished:
+            raise self._closed_error()
+        engine = self._engine
+        try:
+            if type(message) is str:
+                engine.send_text(message)
+            else:
+                engine.send_binary(message)  # type: ignore[arg-type]
+        except WebSocketChannelError:
+            raise self._closed_error() from None
+        async with self._send_lock:
+            data = engine.data_to_send()
+            if data:
+                try:
+                    await self._bytes.send(data)
+                except _STREAM_ERRORS as exc:
+                    self._abort_connection()
+                    raise self._closed_error() from exc
+
+    async def _close_connection(self, code: int | None, reason: str) -> None:
+        self._queue.clear()
+        self._ended = True
+        self._notify()
+        engine = self._engine
+        if not self._finished and engine.close_sent is None and not engine.should_close_transport:
+            engine.send_close(code, reason)
+            await self._flush()
+        with anyio.move_on_after(self._options.close_timeout):
+            await self._done_event.wait()
+
+    def _abort_connection(self) -> None:
+        self._ended = True
+        self._notify()
+        for scope in self._scopes:
+            scope.cancel()  # the reader's cleanup closes the stream and records the close
+
+    # -- keepalive -----------------------------------------------------------------------------
+
+    async def _keepalive(self) -> None:
+        interval = self._options.ping_interval
+        timeout = self._options.ping_timeout
+        assert interval is not None
+        engine = self._engine
+        while True:
+            await anyio.sleep(interval)
+            if engine.close_expected() or self._finished:
+                return
+            payload = os.urandom(4)
+            self._ping_payload = payload
+            pong = self._pong_event = anyio.Event()
+            engine.send_ping(payload)
+            await self._flush()
+            if timeout is None:
+                continue
+            with anyio.move_on_after(timeout):
+                await pong.wait()
+            if not pong.is_set():
+                if engine.close_expected():
+                    return
+                self._note_error(KeepaliveTimeout(f"no pong within {timeout} s (keepalive)"))
+                engine.fail(1011, "keepalive ping timeout")
+                await self._flush()
+                return
+
+
+def _default_options(server_side: bool) -> Options:
+    return ServerOptions() if server_side else ClientOptions()
+
+
+def channel_over_stream(
+    stream: anyio.abc.ByteStream,
+    *,
+    server_side: bool,
+    protocol: str | None = None,
+    options: Options | None = None,
+    deflate: DeflateParameters | None = None,
+    task_group: anyio.abc.TaskGroup | None = None,
+    initial_data: bytes = b"",
+) -> StreamChannel:
+    """Speak WebSocket frames over ``stream``, which someone already upgraded (Dart's
+    ``WebSocketChannel(channel, serverSide:)``).
+
+    Args:
+        server_side: ``True`` when this end is the server (it expects masked frames).
+        protocol: the subprotocol agreed during the upgrade, exposed as ``channel.protocol``.
+        options: limits and timers (``max_size``, ``ping_interval``, ``close_timeout``,
+            ``max_queue``...); defaults to the role's defaults.
+        deflate: the permessage-deflate parameters agreed during the upgrade, if any.
+        task_group: where the background tasks run; see the module docstring when omitted.
+        initial_data: bytes already read from ``stream`` after the upgrade (the start of the frames).
+    """
+    opts = options if options is not None else _default_options(server_side)
+    engine = make_engine(opts, server_side=server_side, deflate=deflate)
+    return StreamChannel(
+        stream, engine, protocol=protocol, options=opts, task_group=task_group, initial_data=initial_data
+    )
+
+
+@asynccontextmanager
+async def open_channel_over_stream(
+    stream: anyio.abc.ByteStream,
+    *,
+    server_side: bool,
+    protocol: str | None = None,
+    options: Options | None = None,
+    deflate: DeflateParameters | None = None,
+    initial_data: bytes = b"",
+) -> AsyncIterator[StreamChannel]:
+    """:func:`channel_over_stream` with its own task group; closes the channel (1000) on exit."""
+    async with anyio.create_task_group() as task_group:
+        channel = channel_over_stream(
+            stream,
+            server_side=server_side,
+            protocol=protocol,
+            options=options,
+            deflate=deflate,
+            task_group=task_group,
+            initial_data=initial_data,
+        )
+        try:
+            yield channel
+        finally:
+            with anyio.CancelScope(shield=True):
+                await channel.close(1000)
+
+
+class MemoryByteStream(anyio.abc.ByteStream):
+    """One end of an in-memory byte pipe (bounded: a sender waits while 16 chunks are unread)."""
+
+    def __init__(
+        self,
+        send: anyio.abc.ObjectSendStream[bytes],
+        receive: anyio.abc.ObjectReceiveStream[bytes],
+    ) -> None:
+        self._send = send
+        self._receive = receive
+        self._leftover = b""
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        data = self._leftover
+        if not data:
+            try:
+                data = await self._receive.receive()
+            except anyio.EndOfStream:
+                raise
+        self._leftover = data[max_bytes:]
+        return data[:max_bytes]
+
+    async def send(self, item: bytes) -> None:
+        if item:
+            await self._send.send(bytes(item))
+
+    async def send_eof(self) -> None:
+        await self._send.aclose()
+
+    async def aclose(self) -> None:
+        await self._send.aclose()
+        await self._receive.aclose()
+
+    @property
+    def extra_attributes(self) -> dict[Any, Callable[[], Any]]:
+        return {}
+
+
+def memory_byte_stream_pair() -> tuple[MemoryByteStream, MemoryByteStream]:
+    """Two connected in-memory byte streams."""
+    a_send, b_receive = anyio.create_memory_object_stream[bytes](16)
+    b_send, a_receive = anyio.create_memory_object_stream[bytes](16)
+    return MemoryByteStream(a_send, a_receive), MemoryByteStream(b_send, b_receive)
+
+
+def memory_pair(
+    *,
+    client_options: Options | None = None,
+    server_options: Options | None = None,
+    task_group: anyio.abc.TaskGroup | None = None,
+) -> tuple[StreamChannel, StreamChannel]:
+    """A connected (client, server) pair of channels in memory, for users' tests; no handshake."""
+    a, b = memory_byte_stream_pair()
+    client = channel_over_stream(a, server_side=False, options=client_options, task_group=task_group)
+    server = channel_over_stream(b, server_side=True, options=server_options, task_group=task_group)
+    return client, server
+
+
+@asynccontextmanager
+async def open_memory_pair(
+    *, client_options: Options | None = None, server_options: Options | None = None
+) -> AsyncIterator[tuple[StreamChannel, StreamChannel]]:
+    """:func:`memory_pair` with its own task group; both channels are closed on exit."""
+    async with anyio.create_task_group() as task_group:
+        client, server = memory_pair(
+            client_options=client_options, server_options=server_options, task_group=task_group
+        )
+        try:
+            yield client, server
+        finally:
+            with anyio.CancelScope(shield=True):
+                async with anyio.create_task_group() as closing:
+                    closing.start_soon(_close_normally, client)
+                    closing.start_soon(_close_normally, server)
+
+
+# -- the HTTP upgrade over anyio streams ------------------------------------------------------
+
+
+async def _read_until(stream: anyio.abc.ByteStream, reader: HttpReader, done: Callable[[], bool]) -> None:
+    while not done():
+        try:
+            data = await stream.receive(READ_SIZE)
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            reader.feed_eof()
+            continue
+        reader.feed(data)
+
+
+async def connect(uri: WebSocketURI, options: ClientOptions) -> StreamChannel:
+    """Open a client connection with anyio streams (TCP, TLS or Unix) and complete the handshake."""
+    ssl: ssl_module.SSLContext | None = None
+    if uri.secure:
+        given = options.ssl
+        ssl = given if isinstance(given, ssl_module.SSLContext) else ssl_module.create_default_context()
+    path = options.extra.get("unix_socket")
+    stream: anyio.abc.ByteStream
+    if isinstance(path, str):
+        stream = await anyio.connect_unix(path)
+        if ssl is not None:
+            from anyio.streams.tls import TLSStream
+
+            stream = await TLSStream.wrap(
+                stream, hostname=uri.host, ssl_context=ssl, standard_compatible=False
+            )
+    elif ssl is not None:
+        stream = await anyio.connect_tcp(
+            uri.host, uri.port, ssl_context=ssl, tls_standard_compatible=False, tls_hostname=uri.host
+        )
+    else:
+        stream = await anyio.connect_tcp(uri.host, uri.port)
+    try:
+        key = generate_key()
+        await stream.send(
+            build_request(
+                uri.host_header,
+                uri.resource,
+                key,
+                protocols=options.protocols,
+                compression=options.compression is not None,
+                headers=options.headers,
+            )
+        )
+        reader = HttpReader()
+        found: list[Any] = []
+
+        def done() -> bool:
+            if not found:
+                response = reader.read_response()
+                if response is not None:
+                    found.append(response)
+            return bool(found)
+
+        await _read_until(stream, reader, done)
+        result = check_response(
+            found[0], key, protocols=options.protocols, compression=options.compression is not None
+        )
+    except BaseException:
+        await anyio.aclose_forcefully(stream)
+        raise
+    engine = make_engine(options, server_side=False, deflate=result.deflate)
+    return StreamChannel(
+        stream, engine, protocol=result.protocol, options=options, initial_data=bytes(reader.buffer)
+    )
+
+
+class AnyioServer:
+    """A listening server (the ``WebSocketServer`` interface) on anyio listeners."""
+
+    def __init__(self, addresses: list[tuple[str, int]]) -> None:
+        self._addresses = addresses
+
+    @property
+    def port(self) -> int:
+        return self._addresses[0][1] if self._addresses else 0
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        return list(self._addresses)
+
+    async def serve_forever(self) -> None:
+        await anyio.sleep_forever()
+
+
+async def _server_handshake(
+    stream: anyio.abc.ByteStream, options: ServerOptions
+) -> tuple[Connection, str | None, bytes] | None:
+    reader = HttpReader()
+    found: list[Any] = []
+
+    def done() -> bool:
+        if not found:
+            request = reader.read_request()
+            if request is not None:
+                found.append(request)
+        return bool(found)
+
+    try:
+        with anyio.fail_after(options.connect_timeout):
+            await _read_until(stream, reader, done)
+            result = accept_request(
+                found[0],
+                protocols=options.protocols,
+                compression=options.compression is not None,
+                headers=options.headers,
+            )
+            await stream.send(result.response)
+    except InvalidHandshake as exc:
+        try:
+            with anyio.move_on_after(1):
+                await stream.send(reject_response(exc))
+        except _STREAM_ERRORS:
+            pass
+        return None
+    except (TimeoutError, *_STREAM_ERRORS):
+        return None
+    engine = make_engine(options, server_side=True, deflate=result.deflate)
+    return engine, result.protocol, bytes(reader.buffer)
+
+
+@asynccontextmanager
+async def serve(handler: Handler, host: str, port: int, options: ServerOptions) -> AsyncIterator[AnyioServer]:
+    """Listen with anyio (TCP, TLS or Unix); leaving the block closes open connections with 1001."""
+    channels: set[StreamChannel] = set()
+    path = options.extra.get("unix_socket")
+    listener: anyio.abc.Listener[Any]
+    addresses: list[tuple[str, int]] = []
+    if isinstance(path, str):
+        listener = await anyio.create_unix_listener(path)
+    else:
+        tcp = await anyio.create_tcp_listener(local_host=host, local_port=port)
+        for one in tcp.listeners:
+            address = one.extra(anyio.abc.SocketAttribute.local_address)
+            addresses.append((str(address[0]), int(address[1])))
+        listener = tcp
+    if isinstance(options.ssl, ssl_module.SSLContext):
+        listener = TLSListener(listener, options.ssl, standard_compatible=False)
+
+    async def handle(stream: anyio.abc.ByteStream) -> None:
+        try:
+            async with stream:
+                agreed = await _server_handshake(stream, options)
+                if agreed is None:
+                    return
+                engine, protocol, leftover = agreed
+                async with anyio.create_task_group() as task_group:
+                    channel = StreamChannel(
+                        stream,
+                        engine,
+                        protocol=protocol,
+                        options=options,
+                        task_group=task_group,
+                        initial_data=leftover,
+                    )
+                    channels.add(channel)
+                    try:
+                        await run_handler(handler, channel)
+                    finally:
+                        channels.discard(channel)
+        except Exception:  # one broken connection must not stop the server
+            logger.exception("raw backend: connection failed")
+
+    async with listener, anyio.create_task_group() as task_group:
+        task_group.start_soon(listener.serve, handle, task_group)
+        try:
+            yield AnyioServer(addresses)
+        finally:
+            with anyio.CancelScope(shield=True):
+                async with anyio.create_task_group() as closing:
+                    for channel in list(channels):
+                        closing.start_soon(_close_going_away, channel)
+            task_group.cancel_scope.cancel()
+
+
+async def _close_going_away(channel: StreamChannel) -> None:
+    await channel.close(1001)
+
+
+async def _close_normally(channel: StreamChannel) -> None:
+    await channel.close(1000)

@@ -1,0 +1,490 @@
+"""The asyncio driver, the fast path: an ``asyncio.BufferedProtocol`` feeding the engine.
+
+The transport reads into a 64 KiB buffer this protocol owns (``get_buffer`` / ``buffer_updated``), so
+no read allocates a fresh 256 KiB bytes object, and the engine parses frames straight out of it.
+Timers (handshake, keepalive, close) are ``loop.call_later`` handles; the incoming queue is a deque
+whose size pauses and resumes reading; sending waits while the transport's write buffer is above
+``write_limit`` (``pause_writing`` / ``resume_writing``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import ssl as ssl_module
+import weakref
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from ws_channel_core.base import ChannelBase, run_handler
+from ws_channel_core.channel import Handler, Message
+from ws_channel_core.errors import (
+    InvalidHandshake,
+    KeepaliveTimeout,
+    WebSocketChannelError,
+)
+from ws_channel_core.handshake import generate_key
+from ws_channel_core.options import ClientOptions, Options, ServerOptions
+from ws_channel_core.uri import WebSocketURI
+
+from ._common import READ_SIZE, make_engine
+from .events import BinaryMessage, CloseReceived, Pong, ProtocolFailure, TextMessage
+from .handshake import HttpReader, accept_request, build_request, check_response, reject_response
+from .protocol import Connection
+
+__all__ = ["AsyncioChannel", "connect", "serve", "AsyncioServer"]
+
+
+class _WireProtocol(asyncio.BufferedProtocol):
+    """One TCP/TLS/Unix connection: the HTTP upgrade first, then WebSocket frames via the engine."""
+
+    def __init__(self, options: Options, *, server_side: bool) -> None:
+        self.options = options
+        self.server_side = server_side
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray(READ_SIZE)
+        self._view = memoryview(self._buffer)
+        self.reader: HttpReader | None = HttpReader()
+        self.engine: Connection | None = None
+        self.channel: AsyncioChannel | None = None
+        self.handshake_done: asyncio.Future[None] = self.loop.create_future()
+        self.lost = False
+        self.key = ""
+        self.uri: WebSocketURI | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self.on_open: Callable[[AsyncioChannel], None] | None = None
+
+    # -- asyncio callbacks ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=self.options.write_limit)
+        if self.server_side:
+            timeout = self.options.connect_timeout
+            if timeout is not None:
+                self._timer = self.loop.call_later(timeout, transport.abort)
+        else:
+            assert self.uri is not None
+            self.key = generate_key()
+            transport.write(
+                build_request(
+                    self.uri.host_header,
+                    self.uri.resource,
+                    self.key,
+                    protocols=self.options.protocols,
+                    compression=self.options.compression is not None,
+                    headers=self.options.headers,
+                )
+            )
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        channel = self.channel
+        if channel is not None:
+            channel._feed(self._view[:nbytes])
+        else:
+            self._handshake_data(self._view[:nbytes])
+
+    def eof_received(self) -> bool | None:
+        channel = self.channel
+        if channel is not None:
+            channel._eof()
+        elif self.reader is not None:
+            self.reader.feed_eof()
+            self._handshake_data(b"")
+        return None  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if not self.handshake_done.done():
+            error = InvalidHandshake("connection lost during the opening handshake")
+            error.__cause__ = exc
+            self.handshake_done.set_exception(error)
+            self.handshake_done.exception()  # the waiter may be gone: do not warn about it
+        if self.channel is not None:
+            self.channel._connection_lost()
+
+    def pause_writing(self) -> None:
+        if self.channel is not None:
+            self.channel._write_paused = True
+
+    def resume_writing(self) -> None:
+        if self.channel is not None:
+            self.channel._resume_writing()
+
+    # -- the opening handshake -----------------------------------------------------------------
+
+    def _handshake_data(self, data: bytes | memoryview) -> None:
+        reader = self.reader
+        transport = self.transport
+        if reader is None or transport is None or self.handshake_done.done():
+            return
+        reader.feed(data)
+        try:
+            if self.server_side:
+                self._server_handshake(reader, transport)
+            else:
+                self._client_handshake(reader)
+        except InvalidHandshake as exc:
+            if self.server_side:
+                transport.write(reject_response(exc))
+                transport.close()
+            else:
+                transport.abort()
+            self.handshake_done.set_exception(exc)
+            self.handshake_done.exception()
+
+    def _client_handshake(self, reader: HttpReader) -> None:
+        response = reader.read_response()
+        if response is None:
+            return
+        options = self.options
+        result = check_response(
+            response, self.key, protocols=options.protocols, compression=options.compression is not None
+        )
+        self._start(make_engine(options, server_side=False, deflate=result.deflate), result.protocol, reader)
+
+    def _server_handshake(self, reader: HttpReader, transport: asyncio.Transport) -> None:
+        request = reader.read_request()
+        if request is None:
+            return
+        options = self.options
+        result = accept_request(
+            request,
+            protocols=options.protocols,
+            compression=options.compression is not None,
+            headers=options.headers,
+        )
+        transport.write(result.response)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._start(make_engine(options, server_side=True, deflate=result.deflate), result.protocol, reader)
+
+    def _start(self, engine: Connection, protocol: str | None, reader: HttpReader) -> None:
+        self.reader = None
+        self.engine = engine
+        channel = AsyncioChannel(self, engine, protocol)
+        self.channel = channel
+        self.handshake_done.set_result(None)
+        if self.on_open is not None:
+            self.on_open(channel)
+        leftover = bytes(reader.buffer)
+        if leftover:
+            channel._feed(leftover)
+        if reader.eof:
+            channel._eof()
+
+
+class AsyncioChannel(ChannelBase):
+    """A WebSocket channel run by the asyncio driver."""
+
+    def __init__(self, wire: _WireProtocol, engine: Connection, protocol: str | None) -> None:
+        super().__init__(protocol=protocol)
+        self._wire = wire
+        assert wire.transport is not None
+        self._transport = wire.transport
+        self._engine = engine
+        self._loop = wire.loop
+        options = wire.options
+        self._options = options
+        self._max_queue = options.max_queue
+        self._queue: deque[Message] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._ended = False  # no more messages will be queued
+        self._reading_paused = False
+        self._write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._ping_payload: bytes | None = None
+        self._sent_noted = False
+        if options.ping_interval is not None:
+            self._ping_timer = self._loop.call_later(options.ping_interval, self._keepalive_ping)
+
+    # -- incoming ------------------------------------------------------------------------------
+
+    def _feed(self, data: bytes | memoryview) -> None:
+        engine = self._engine
+        engine.receive_data(data)
+        events = engine.events_received()
+        queue = self._queue
+        for event in events:
+            kind = type(event)
+            if kind is TextMessage or kind is BinaryMessage:
+                if not self._ended:
+                    queue.append(event.data)  # type: ignore[union-attr]
+            elif kind is Pong:
+                self._pong(event.payload)  # type: ignore[union-attr]
+            elif kind is CloseReceived:
+                self._note_close_received(event.frame)  # type: ignore[union-attr]
+                self._ended = True
+            elif kind is ProtocolFailure:
+                self._note_error(event.error)  # type: ignore[union-attr]
+                self._ended = True
+        if queue or self._ended:
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            if len(queue) >= self._max_queue and not self._reading_paused and not self._ended:
+                self._reading_paused = True
+                self._transport.pause_reading()
+        self._flush()
+
+    def _flush(self) -> None:
+        engine = self._engine
+        data = engine.data_to_send()
+        transport = self._transport
+        if data and not transport.is_closing():
+            transport.write(data)
+        if not self._sent_noted and engine.close_sent is not None:
+            self._sent_noted = True
+            self._note_close_sent(engine.close_sent)
+        if engine.should_close_transport:
+            self._end_stream()
+            if not transport.is_closing():
+                transport.close()
+            self._arm_close_timer()
+        elif engine.close_expected():
+            self._arm_close_timer()
+
+    def _arm_close_timer(self) -> None:
+        if self._close_timer is None and not self._wire.lost:
+            timeout = self._options.close_timeout
+            if timeout is not None:
+                self._close_timer = self._loop.call_later(timeout, self._transport.abort)
+
+    def _eof(self) -> None:
+        self._engine.receive_eof()
+        self._flush()
+
+    def _end_stream(self) -> None:
+        self._ended = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _connection_lost(self) -> None:
+        if not self._engine.eof_received:
+            self._engine.receive_eof()
+        for timer in (self._close_timer, self._ping_timer):
+            if timer is not None:
+                timer.cancel()
+        self._end_stream()
+        self._resume_writing()
+        self._record_close()
+
+    async def _receive_message(self) -> Message | None:
+        queue = self._queue
+        while not queue:
+            if self._ended:
+                return None
+            waiter = self._waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        message = queue.popleft()
+        if self._reading_paused and len(queue) < self._max_queue:
+            self._reading_paused = False
+            if not self._wire.lost:
+                self._transport.resume_reading()
+        return message
+
+    # -- outgoing ------------------------------------------------------------------------------
+
+    async def _send_message(self, message: Message) -> None:
+        engine = self._engine
+        if self._wire.lost:
+            raise self._closed_error()
+        try:
+            if type(message) is str:
+                engine.send_text(message)
+            else:
+                engine.send_binary(message)  # type: ignore[arg-type]
+        except WebSocketChannelError:
+            raise self._closed_error() from None
+        self._transport.write(engine.data_to_send())
+        if self._write_paused:
+            waiter = self._loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
+
+    def _resume_writing(self) -> None:
+        self._write_paused = False
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _close_connection(self, code: int | None, reason: str) -> None:
+        # After a local close the stream ends (queued messages are dropped) and reading resumes, so
+        # the peer's close frame gets through even when nobody read the stream.
+        self._queue.clear()
+        self._end_stream()
+        if self._reading_paused and not self._wire.lost:
+            self._reading_paused = False
+            self._transport.resume_reading()
+        engine = self._engine
+        if not self._wire.lost and engine.close_sent is None and not engine.should_close_transport:
+            engine.send_close(code, reason)
+            self._flush()
+        timeout = self._options.close_timeout
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._done_event.wait()
+
+    def _abort_connection(self) -> None:
+        self._transport.abort()
+
+    # -- keepalive -----------------------------------------------------------------------------
+
+    def _keepalive_ping(self) -> None:
+        engine = self._engine
+        if self._wire.lost or engine.close_expected():
+            return
+        payload = os.urandom(4)
+        self._ping_payload = payload
+        engine.send_ping(payload)
+        self._flush()
+        timeout = self._options.ping_timeout
+        if timeout is not None:
+            self._ping_timer = self._loop.call_later(timeout, self._keepalive_timeout)
+
+    def _pong(self, payload: bytes) -> None:
+        if self._ping_payload is not None and payload == self._ping_payload:
+            self._ping_payload = None
+            if self._ping_timer is not None:
+                self._ping_timer.cancel()
+            interval = self._options.ping_interval
+            if interval is not None:
+                self._ping_timer = self._loop.call_later(interval, self._keepalive_ping)
+
+    def _keepalive_timeout(self) -> None:
+        if self._wire.lost:
+            return
+        self._note_error(KeepaliveTimeout(f"no pong within {self._options.ping_timeout} s (keepalive)"))
+        self._engine.fail(1011, "keepalive ping timeout")
+        self._flush()
+
+
+def _ssl_for_client(uri: WebSocketURI, options: ClientOptions) -> ssl_module.SSLContext | None:
+    if not uri.secure:
+        return None
+    if isinstance(options.ssl, ssl_module.SSLContext):
+        return options.ssl
+    return ssl_module.create_default_context()
+
+
+async def connect(uri: WebSocketURI, options: ClientOptions) -> AsyncioChannel:
+    """Open a client connection on the running asyncio loop and complete the handshake."""
+    loop = asyncio.get_running_loop()
+    wire = _WireProtocol(options, server_side=False)
+    wire.uri = uri
+    ssl = _ssl_for_client(uri, options)
+    path = options.extra.get("unix_socket")
+    if isinstance(path, str):
+        transport, _ = await loop.create_unix_connection(
+            lambda: wire, path, ssl=ssl, server_hostname=uri.host if ssl else None
+        )
+    else:
+        transport, _ = await loop.create_connection(
+            lambda: wire, uri.host, uri.port, ssl=ssl, server_hostname=uri.host if ssl else None
+        )
+    try:
+        await wire.handshake_done
+    except BaseException:
+        transport.abort()
+        raise
+    assert wire.channel is not None
+    return wire.channel
+
+
+class AsyncioServer:
+    """A listening server (the ``WebSocketServer`` interface) on asyncio."""
+
+    def __init__(self, server: asyncio.Server) -> None:
+        self._server = server
+
+    @property
+    def port(self) -> int:
+        return self.addresses[0][1] if self.addresses else 0
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        result = []
+        for sock in self._server.sockets:
+            name = sock.getsockname()
+            if isinstance(name, tuple):
+                result.append((str(name[0]), int(name[1])))
+        return result
+
+    async def serve_forever(self) -> None:
+        await asyncio.Event().wait()
+
+
+@asynccontextmanager
+async def serve(
+    handler: Handler, host: str, port: int, options: ServerOptions
+) -> AsyncIterator[AsyncioServer]:
+    """Listen with the asyncio driver; leaving the block closes open connections with 1001."""
+    loop = asyncio.get_running_loop()
+    channels: set[AsyncioChannel] = set()
+    tasks: set[asyncio.Task[None]] = set()
+
+    wires: weakref.WeakSet[_WireProtocol] = weakref.WeakSet()
+
+    async def run(channel: AsyncioChannel) -> None:
+        channels.add(channel)
+        try:
+            await run_handler(handler, channel)
+        finally:
+            channels.discard(channel)
+
+    def on_open(channel: AsyncioChannel) -> None:
+        task = loop.create_task(run(channel))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def factory() -> _WireProtocol:
+        wire = _WireProtocol(options, server_side=True)
+        wire.on_open = on_open
+        wires.add(wire)
+        return wire
+
+    ssl = options.ssl if isinstance(options.ssl, ssl_module.SSLContext) else None
+    path = options.extra.get("unix_socket")
+    make: Callable[[], _WireProtocol] = factory
+    if isinstance(path, str):
+        server = await loop.create_unix_server(make, path, ssl=ssl)
+    else:
+        server = await loop.create_server(make, host, port, ssl=ssl)
+    try:
+        yield AsyncioServer(server)
+    finally:
+        server.close()
+        for wire in list(wires):
+            if wire.channel is None and wire.transport is not None:
+                wire.transport.abort()  # a handshake still in progress
+        closing = [asyncio.ensure_future(_close(ch, 1001)) for ch in list(channels)]
+        if closing:
+            await asyncio.gather(*closing, return_exceptions=True)
+        if tasks:
+            _, pending = await asyncio.wait(set(tasks), timeout=options.close_timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        await server.wait_closed()
+
+
+async def _close(channel: AsyncioChannel, code: int) -> None:
+    await channel.close(code)

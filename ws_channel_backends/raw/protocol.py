@@ -1,0 +1,390 @@
+"""The sans-I/O WebSocket engine: bytes in, events and bytes out; no I/O, no event loop, no clock.
+
+Drive it from any I/O layer::
+
+    conn = Connection(server_side=True, deflate=...)
+    conn.receive_data(chunk)             # bytes read from the socket
+    for event in conn.events_received():  # TextMessage, BinaryMessage, Ping, Pong, CloseReceived...
+        ...
+    sock.sendall(conn.data_to_send())     # bytes to write (pongs and close answers are queued for you)
+    if conn.should_close_transport:       # the closing handshake is over (or the peer broke a rule)
+        sock.close()
+    if conn.close_expected():             # arm a timer: abort the transport if it does not end in time
+        ...
+
+Call :meth:`Connection.receive_eof` when the peer closes its side. Payloads are streamed: a data
+frame is processed as its bytes arrive (UTF-8 checked, inflated, size-checked), so the engine's own
+buffer never holds more than one partial header or one control frame (at most 139 bytes), whatever
+the message size. Peer errors never raise out of :meth:`receive_data`: they become a
+:class:`~.events.ProtocolFailure` event, a queued close frame with the right code (1002, 1007, 1009)
+and :attr:`Connection.should_close_transport`.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from ws_channel_core.errors import CloseFrame, ConnectionClosed, PayloadTooBig, ProtocolError
+from ws_channel_core.options import DEFAULT_MAX_SIZE
+
+from .deflate import PerMessageDeflate
+from .events import BinaryMessage, CloseReceived, Event, Ping, Pong, ProtocolFailure, TextMessage
+from .frames import MAX_CONTROL_PAYLOAD, parse_close, parse_header, serialize_close, serialize_frame
+from .mask import apply_mask
+from .utf8 import Utf8Decoder, decode_text
+
+__all__ = ["Connection", "State"]
+
+_TEXT = 1
+_BINARY = 2
+_CLOSE = 8
+_PING = 9
+_PONG = 10
+
+
+class State(Enum):
+    """Where the connection stands in the closing handshake."""
+
+    #: Messages flow both ways.
+    OPEN = 1
+    #: A close frame was sent or received, not both; incoming data may still arrive after ours.
+    CLOSING = 2
+    #: Both close frames were exchanged, the connection failed, or the peer's stream ended.
+    CLOSED = 3
+
+
+class Connection:
+    """One WebSocket connection's protocol state, in either role.
+
+    Args:
+        server_side: ``True`` on a server (incoming frames must be masked, outgoing are not).
+        max_size: largest incoming message in bytes, after decompression (``None``: no limit);
+            a bigger one fails the connection with 1009.
+        max_frame_size: largest incoming frame payload (``None``: only ``max_size`` applies; payloads
+            are streamed, so a long frame never sits in memory whole).
+        deflate: the negotiated permessage-deflate state, if any.
+    """
+
+    def __init__(
+        self,
+        *,
+        server_side: bool,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        max_frame_size: int | None = None,
+        deflate: PerMessageDeflate | None = None,
+    ) -> None:
+        self.server_side = server_side
+        self.max_size = max_size
+        self.max_frame_size = max_frame_size
+        self.deflate = deflate
+        self.state = State.OPEN
+        #: The peer's close frame, once received.
+        self.close_received: CloseFrame | None = None
+        #: Our close frame, once queued.
+        self.close_sent: CloseFrame | None = None
+        #: Why the connection failed, if it did.
+        self.error: ProtocolError | None = None
+        self.eof_received = False
+        self._should_close = False
+        self._mask = not server_side
+        self._buf = bytearray()
+        self._events: list[Event] = []
+        self._out: list[bytes] = []
+        # The data frame being received (its header is consumed, its payload is streaming).
+        self._frame_fin = False
+        self._frame_left = 0
+        self._frame_key: bytes | None = None
+        self._frame_offset = 0
+        self._in_frame = False
+        # The message being reassembled.
+        self._msg_opcode = 0
+        self._msg_compressed = False
+        self._msg_size = 0
+        self._msg_parts: list[bytes] = []
+        self._text_parts: list[str] = []
+        self._decoder: Utf8Decoder | None = None
+        self._send_fragmenting = False
+
+    # -- input ---------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Feed bytes read from the peer. Never raises: peer errors become events."""
+        if self._should_close or self.close_received is not None or self.eof_received:
+            return  # RFC 6455 5.5.1: nothing is processed after the peer's close frame
+        if self._buf:
+            self._buf += data
+            buf: bytes | bytearray | memoryview = self._buf
+        else:
+            buf = data
+        try:
+            pos = self._parse(buf)
+        except ProtocolError as exc:
+            self._buf.clear()
+            self._fail_from_peer(exc)
+            return
+        if buf is self._buf:
+            del self._buf[:pos]
+        elif pos < len(buf):
+            self._buf += buf[pos:]
+
+    def receive_eof(self) -> None:
+        """Tell the engine the peer closed its side of the transport."""
+        self.eof_received = True
+        self.state = State.CLOSED
+        self._should_close = True
+        self._buf.clear()
+
+    def _parse(self, buf: bytes | bytearray | memoryview) -> int:
+        """Process every complete frame (and the available part of a data frame); return bytes used."""
+        pos = 0
+        size = len(buf)
+        expect_mask = self.server_side
+        allow_rsv1 = self.deflate is not None
+        events = self._events
+        while pos < size:
+            if self._in_frame:
+                take = min(self._frame_left, size - pos)
+                self._payload(buf[pos : pos + take], take == self._frame_left)
+                pos += take
+                continue
+            header = parse_header(
+                buf, pos, expect_mask=expect_mask, allow_rsv1=allow_rsv1, max_frame_size=self.max_frame_size
+            )
+            if header is None:
+                break
+            opcode = header.opcode
+            length = header.length
+            start = header.end
+            stop = start + length
+            if opcode >= _CLOSE:
+                if stop > size:
+                    break  # wait for the whole control frame (at most 125 bytes)
+                payload = buf[start:stop]
+                pos = stop
+                key = header.mask
+                self._control(opcode, apply_mask(payload, key) if key is not None else bytes(payload))
+                if self.close_received is not None:
+                    return size  # ignore anything after the close frame
+                continue
+            # A data frame: check it against the message in progress.
+            if opcode == 0:
+                if self._msg_opcode == 0:
+                    raise ProtocolError("continuation frame without a message in progress")
+                if header.rsv1:
+                    raise ProtocolError("RSV1 set on a continuation frame")
+            else:
+                if self._msg_opcode != 0:
+                    raise ProtocolError("new message started before the previous one finished")
+                self._msg_opcode = opcode
+                self._msg_compressed = header.rsv1
+                self._msg_size = 0
+            max_size = self.max_size
+            if not self._msg_compressed and max_size is not None and self._msg_size + length > max_size:
+                raise PayloadTooBig(f"message exceeds the limit of {self.max_size} bytes")
+            fin = header.fin
+            key = header.mask
+            # Fast path: a whole, unfragmented, uncompressed message in the buffer.
+            if fin and opcode != 0 and stop <= size and not self._msg_compressed:
+                payload = buf[start:stop]
+                pos = stop
+                self._msg_opcode = 0
+                if opcode == _TEXT:
+                    events.append(TextMessage(decode_text(apply_mask(payload, key) if key else payload)))
+                else:
+                    events.append(BinaryMessage(apply_mask(payload, key) if key else bytes(payload)))
+                continue
+            self._in_frame = True
+            self._frame_fin = fin
+            self._frame_left = length
+            self._frame_key = key
+            self._frame_offset = 0
+            pos = start
+            if length == 0:
+                self._payload(b"", True)
+        return pos
+
+    def _payload(self, chunk: bytes | bytearray | memoryview, frame_done: bool) -> None:
+        """Process one piece of the current data frame's payload."""
+        size = len(chunk)
+        key = self._frame_key
+        data: bytes | bytearray | memoryview
+        if key is not None:
+            data = apply_mask(chunk, key, self._frame_offset)
+        else:
+            data = chunk
+        self._frame_offset += size
+        self._frame_left -= size
+        message_done = frame_done and self._frame_fin
+        if frame_done:
+            self._in_frame = False
+        if self._msg_compressed:
+            assert self.deflate is not None
+            limit = None if self.max_size is None else self.max_size - self._msg_size
+            data = self.deflate.decompress(data, limit, message_done)
+        self._msg_size += len(data)
+        if self._msg_opcode == _TEXT:
+            decoder = self._decoder
+            if decoder is None:
+                decoder = self._decoder = Utf8Decoder()
+            text = decoder.decode(data, message_done)
+            if text:
+                self._text_parts.append(text)
+            if message_done:
+                self._events.append(TextMessage("".join(self._text_parts)))
+                self._text_parts.clear()
+                decoder.reset()
+        else:
+            if data:
+                self._msg_parts.append(bytes(data))
+            if message_done:
+                self._events.append(BinaryMessage(b"".join(self._msg_parts)))
+                self._msg_parts.clear()
+        if message_done:
+            self._msg_opcode = 0
+
+    def _control(self, opcode: int, payload: bytes) -> None:
+        if opcode == _PING:
+            self._events.append(Ping(payload))
+            if self.close_sent is None:
+                self._out.append(serialize_frame(_PONG, payload, mask=self._mask))
+        elif opcode == _PONG:
+            self._events.append(Pong(payload))
+        else:
+            frame = parse_close(payload)
+            self.close_received = frame
+            self._events.append(CloseReceived(frame))
+            if self.close_sent is None:
+                # RFC 6455 5.5.1: answer with a close frame, typically echoing the status code.
+                code = None if frame.code == 1005 else frame.code
+                self._queue_close(code, "")
+            self.state = State.CLOSED
+            # RFC 6455 7.1.1: the server closes the TCP connection first.
+            if self.server_side:
+                self._should_close = True
+
+    def _fail_from_peer(self, error: ProtocolError) -> None:
+        self.error = error
+        self._events.append(ProtocolFailure(error))
+        reason = {1007: "invalid UTF-8", 1009: "message too big"}.get(error.close_code, "protocol error")
+        self.fail(error.close_code, reason)
+
+    # -- output --------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.close_sent is not None or self.close_received is not None or self._should_close:
+            raise ConnectionClosed.for_frames(self.close_received, self.close_sent)
+
+    def send_text(self, data: str | bytes, *, fin: bool = True) -> None:
+        """Queue a text message (``bytes`` must be UTF-8); ``fin=False`` starts a fragmented one.
+
+        Raises:
+            ConnectionClosed: a close frame was already sent or received.
+            RuntimeError: a fragmented message is in progress.
+        """
+        self._send_data(_TEXT, data.encode("utf-8") if isinstance(data, str) else data, fin)
+
+    def send_binary(self, data: bytes | bytearray | memoryview, *, fin: bool = True) -> None:
+        """Queue a binary message; ``fin=False`` starts a fragmented one. Raises like :meth:`send_text`."""
+        self._send_data(_BINARY, data, fin)
+
+    def send_continuation(self, data: bytes | bytearray | memoryview, *, fin: bool) -> None:
+        """Queue the next fragment of the message started with ``fin=False``.
+
+        Raises:
+            ConnectionClosed: a close frame was already sent or received.
+            RuntimeError: no fragmented message is in progress.
+        """
+        self._check_open()
+        if not self._send_fragmenting:
+            raise RuntimeError("no fragmented message in progress")
+        self._send_fragmenting = not fin
+        self._out.append(serialize_frame(0, data, fin=fin, mask=self._mask))
+
+    def _send_data(self, opcode: int, data: bytes | bytearray | memoryview, fin: bool) -> None:
+        self._check_open()
+        if self._send_fragmenting:
+            raise RuntimeError("a fragmented message is in progress; finish it with send_continuation")
+        deflate = self.deflate
+        if fin and deflate is not None and len(data) > 0:
+            compressed = deflate.compress(bytes(data))
+            if compressed is not None:
+                self._out.append(serialize_frame(opcode, compressed, rsv1=True, mask=self._mask))
+                return
+        self._send_fragmenting = not fin
+        self._out.append(serialize_frame(opcode, data, fin=fin, mask=self._mask))
+
+    def send_ping(self, payload: bytes = b"") -> None:
+        """Queue a ping (payload at most 125 bytes). Raises ``ConnectionClosed`` after a close."""
+        self._send_control(_PING, payload)
+
+    def send_pong(self, payload: bytes = b"") -> None:
+        """Queue an unsolicited pong (at most 125 bytes). Raises ``ConnectionClosed`` after a close."""
+        self._send_control(_PONG, payload)
+
+    def _send_control(self, opcode: int, payload: bytes) -> None:
+        self._check_open()
+        if len(payload) > MAX_CONTROL_PAYLOAD:
+            raise ValueError("a control frame payload is at most 125 bytes")
+        self._out.append(serialize_frame(opcode, payload, mask=self._mask))
+
+    def send_close(self, code: int | None = None, reason: str = "") -> None:
+        """Queue our close frame (the arguments are the caller's to check, see ``check_close_arguments``).
+
+        Raises:
+            ConnectionClosed: a close frame was already sent.
+        """
+        if self.close_sent is not None or self._should_close:
+            raise ConnectionClosed.for_frames(self.close_received, self.close_sent)
+        self._queue_close(code, reason)
+        if self.close_received is not None:
+            self.state = State.CLOSED
+            if self.server_side:
+                self._should_close = True
+
+    def _queue_close(self, code: int | None, reason: str) -> None:
+        self.close_sent = CloseFrame(1005 if code is None else code, reason)
+        self._out.append(serialize_frame(_CLOSE, serialize_close(code, reason), mask=self._mask))
+        if self.state is State.OPEN:
+            self.state = State.CLOSING
+
+    def fail(self, code: int, reason: str = "") -> None:
+        """Fail the connection (RFC 6455 7.1.7): queue a close frame if none was sent, then end it.
+
+        After this, :attr:`should_close_transport` is ``True`` and incoming data is ignored.
+        """
+        if self.close_sent is None and not self.eof_received:
+            self._queue_close(code, reason)
+        self.state = State.CLOSED
+        self._should_close = True
+
+    def events_received(self) -> list[Event]:
+        """Return (and forget) the events produced since the last call."""
+        events = self._events
+        if events:
+            self._events = []
+        return events
+
+    def data_to_send(self) -> bytes:
+        """Return (and forget) the bytes to write to the peer."""
+        out = self._out
+        if not out:
+            return b""
+        if len(out) == 1:
+            data = out[0]
+        else:
+            data = b"".join(out)
+        out.clear()
+        return data
+
+    @property
+    def should_close_transport(self) -> bool:
+        """``True`` when the driver should close the transport after writing :meth:`data_to_send`.
+
+        A server closes once the close frames are exchanged (RFC 6455 7.1.1); either side closes after
+        failing the connection or when the peer's stream ended.
+        """
+        return self._should_close
+
+    def close_expected(self) -> bool:
+        """``True`` once the connection is closing: the driver should arm its close timeout."""
+        return self.state is not State.OPEN
