@@ -1,0 +1,198 @@
+"""The pytest plugin that runs the conformance cases against backends (entry point ``pytest11``).
+
+It loads in every pytest run, so it imports nothing heavy: backends are looked up only when a test
+asks for the ``ws_backend`` fixture.
+
+- ``--ws-backend NAME`` (repeatable) picks the backends; default: every available one.
+- ``ws_backend`` (a backend name) is parametrized over them, and each case runs on every event loop
+  the backend supports (its optional ``event_loops`` attribute, default ``("asyncio",)``) through
+  the anyio plugin's ``anyio_backend``. ``ws_server_backend`` adds a second backend for the
+  interoperability matrix (client backend x server backend, on the loops both support).
+- Every case gets a **case id**, ``"<group>/<name>"``: the group is the case module without its
+  ``test_`` prefix, the name is the test function without its ``test_`` prefix, for example
+  ``"close_local/close_with_a_reserved_code_raises_value_error"``. A parametrized case may also be
+  named with its parameters, ``"<group>/<name>[<params>]"``, to single out one variant (the backend
+  and event loop parameters are not part of it). A backend's optional ``expected_failures`` mapping
+  (case id -> reason) turns the listed cases into strict expected failures for that backend alone
+  (in the interop matrix: for the client's or the server's backend).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+
+__all__ = [
+    "CASE_ID",
+    "GROUP",
+    "BACKEND_FIXTURE",
+    "SERVER_BACKEND_FIXTURE",
+    "case_id_of",
+    "group_of",
+]
+
+BACKEND_FIXTURE = "ws_backend"
+SERVER_BACKEND_FIXTURE = "ws_server_backend"
+_LOOP_FIXTURE = "anyio_backend"
+_OPTION = "ws_backend_names"
+
+#: Stash keys where each collected case keeps its case id and group.
+CASE_ID = pytest.StashKey[str]()
+GROUP = pytest.StashKey[str]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ws-channel conformance")
+    group.addoption(
+        "--ws-backend",
+        action="append",
+        dest=_OPTION,
+        default=None,
+        metavar="NAME",
+        help="ws-channel backend to run the conformance suite against (repeatable; "
+        "default: every available backend)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "ws_conformance: a ws-channel conformance case (set by the plugin)")
+
+
+def _selected_backends(config: pytest.Config) -> list[str]:
+    cached: list[str] | None = getattr(config, "_ws_channel_backends", None)
+    if cached is not None:
+        return cached
+    from ws_channel_core import available_backends
+
+    names: list[str] = list(config.getoption(_OPTION) or available_backends())
+    if not names:
+        raise pytest.UsageError("no ws-channel backend is available to run the conformance suite against")
+    config._ws_channel_backends = names  # type: ignore[attr-defined]
+    return names
+
+
+def _backend_attribute(name: str, attribute: str, default: Any) -> Any:
+    from ws_channel_core import get_backend
+
+    try:
+        backend = get_backend(name)
+    except LookupError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    return getattr(backend, attribute, default)
+
+
+def _event_loops(name: str) -> tuple[str, ...]:
+    return tuple(_backend_attribute(name, "event_loops", ("asyncio",)))
+
+
+def _expected_failures(name: str) -> Mapping[str, str]:
+    failures: Mapping[str, str] = _backend_attribute(name, "expected_failures", {})
+    return failures
+
+
+def _parametrize(
+    metafunc: pytest.Metafunc, argnames: tuple[str, ...], values: list[Any], ids: list[str]
+) -> None:
+    # As a marker rather than a direct call: pytest then lets it take precedence over the anyio
+    # plugin's own parametrized ``anyio_backend`` fixture, which this run per backend replaces.
+    names: str | tuple[str, ...] = argnames[0] if len(argnames) == 1 else argnames
+    metafunc.definition.add_marker(pytest.mark.parametrize(names, values, ids=ids))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if BACKEND_FIXTURE not in metafunc.fixturenames:
+        return
+    names = _selected_backends(metafunc.config)
+    is_async = _LOOP_FIXTURE in metafunc.fixturenames
+    if SERVER_BACKEND_FIXTURE in metafunc.fixturenames:
+        pairs: list[tuple[str, str, str]] = []
+        for client in names:
+            for server in names:
+                loops = [loop for loop in _event_loops(client) if loop in _event_loops(server)]
+                for loop in loops if is_async else ["sync"]:
+                    pairs.append((client, server, loop))
+        if is_async:
+            _parametrize(
+                metafunc,
+                (BACKEND_FIXTURE, SERVER_BACKEND_FIXTURE, _LOOP_FIXTURE),
+                pairs,
+                [f"{c}-to-{s}-{loop}" for c, s, loop in pairs],
+            )
+        else:
+            _parametrize(
+                metafunc,
+                (BACKEND_FIXTURE, SERVER_BACKEND_FIXTURE),
+                [(c, s) for c, s, _ in pairs],
+                [f"{c}-to-{s}" for c, s, _ in pairs],
+            )
+        return
+    if is_async:
+        combos = [(name, loop) for name in names for loop in _event_loops(name)]
+        _parametrize(
+            metafunc, (BACKEND_FIXTURE, _LOOP_FIXTURE), combos, [f"{name}-{loop}" for name, loop in combos]
+        )
+    else:
+        _parametrize(metafunc, (BACKEND_FIXTURE,), list(names), list(names))
+
+
+def group_of(item: pytest.Item) -> str:
+    """The group of a case: its module's last dotted part without the ``test_`` prefix."""
+    function = getattr(item, "function", None)
+    module = getattr(function, "__module__", "") or ""
+    name = module.rsplit(".", 1)[-1]
+    return name.removeprefix("test_")
+
+
+def _backend_id(params: Mapping[str, Any]) -> str:
+    """The id :func:`pytest_generate_tests` gave the backend (and loop) parametrization."""
+    parts = [str(params[BACKEND_FIXTURE])]
+    if SERVER_BACKEND_FIXTURE in params:
+        parts.append("to")
+        parts.append(str(params[SERVER_BACKEND_FIXTURE]))
+    if _LOOP_FIXTURE in params:
+        parts.append(str(params[_LOOP_FIXTURE]))
+    return "-".join(parts)
+
+
+def _extra_params(item: pytest.Item) -> str:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return ""
+    ids: Sequence[str] = getattr(callspec, "_idlist", ())
+    own = [part for part in ids if part != _backend_id(callspec.params)]
+    return "-".join(own)
+
+
+def case_id_of(item: pytest.Item, *, with_params: bool = False) -> str:
+    """The case id used in ``expected_failures`` (see the module docstring)."""
+    function_name = getattr(item, "originalname", item.name)
+    base = f"{group_of(item)}/{function_name.removeprefix('test_')}"
+    if with_params:
+        extra = _extra_params(item)
+        if extra:
+            return f"{base}[{extra}]"
+    return base
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or BACKEND_FIXTURE not in callspec.params:
+            continue
+        case_id = case_id_of(item)
+        item.stash[CASE_ID] = case_id
+        item.stash[GROUP] = group_of(item)
+        item.add_marker(pytest.mark.ws_conformance)
+        candidates = (case_id_of(item, with_params=True), case_id)
+        backends = [callspec.params[BACKEND_FIXTURE]]
+        if SERVER_BACKEND_FIXTURE in callspec.params:
+            backends.append(callspec.params[SERVER_BACKEND_FIXTURE])
+        for backend in dict.fromkeys(backends):
+            failures = _expected_failures(backend)
+            reason = next((failures[key] for key in candidates if key in failures), None)
+            if reason is not None:
+                item.add_marker(pytest.mark.xfail(reason=f"{backend}: {reason}", strict=True))
+                break
