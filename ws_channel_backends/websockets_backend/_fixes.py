@@ -28,7 +28,8 @@ on the exact stock classes and when no read is in progress.
 from __future__ import annotations
 
 import codecs
-from typing import Literal, overload
+from collections.abc import Callable
+from typing import Literal, cast, overload
 
 from websockets.asyncio.connection import Connection
 from websockets.asyncio.messages import Assembler
@@ -39,7 +40,12 @@ from websockets.protocol import Protocol
 from websockets.server import ServerProtocol
 from websockets.typing import Data
 
-__all__ = ["UncappedAssembler", "FixedClientProtocol", "FixedServerProtocol", "install_fixes"]
+__all__ = [
+    "UncappedAssembler",
+    "FixedClientProtocol",
+    "FixedServerProtocol",
+    "install_fixes",
+]
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
@@ -115,40 +121,58 @@ class UncappedAssembler(Assembler):
         return data.decode() if as_str else data
 
 
-def _end_message_on_close(protocol: Protocol, frame: Frame) -> None:
-    # RFC 6455 5.4: "Control frames MAY be injected in the middle of a fragmented message."
-    # A close ends the connection, and with it the unfinished message.
-    if frame.opcode is CLOSE and protocol.current_size is not None:
-        protocol.current_size = None
+class _CloseFrameHook:
+    """Mixin: end a partial message on a close frame, and tell the channel a close frame arrived.
+
+    websockets arms its close deadline when the peer closes first, but enforces it only inside
+    ``send()`` / ``close()``; a peer that completes the closing handshake and then keeps TCP open would
+    keep ``recv()`` pending for ever. ``on_close_frame`` lets the channel arm that timer itself.
+    """
+
+    on_close_frame: Callable[[], None] | None = None
+
+    def _before_frame(self, frame: Frame) -> None:
+        if frame.opcode is not CLOSE:
+            return
+        # RFC 6455 5.4: "Control frames MAY be injected in the middle of a fragmented message."
+        # A close ends the connection, and with it the unfinished message.
+        protocol = cast("Protocol", self)
+        if protocol.current_size is not None:
+            protocol.current_size = None
+        if self.on_close_frame is not None:
+            self.on_close_frame()
 
 
-class FixedClientProtocol(ClientProtocol):
-    """``ClientProtocol`` answering a close that arrives mid-message normally (Autobahn 7.1.5)."""
+class FixedClientProtocol(_CloseFrameHook, ClientProtocol):
+    """``ClientProtocol`` with the close-frame fixes of :class:`_CloseFrameHook` (Autobahn 7.1.5)."""
 
     def recv_frame(self, frame: Frame) -> None:
-        _end_message_on_close(self, frame)
+        self._before_frame(frame)
         super().recv_frame(frame)
 
 
-class FixedServerProtocol(ServerProtocol):
-    """``ServerProtocol`` answering a close that arrives mid-message normally (Autobahn 7.1.5)."""
+class FixedServerProtocol(_CloseFrameHook, ServerProtocol):
+    """``ServerProtocol`` with the close-frame fixes of :class:`_CloseFrameHook` (Autobahn 7.1.5)."""
 
     def recv_frame(self, frame: Frame) -> None:
-        _end_message_on_close(self, frame)
+        self._before_frame(frame)
         super().recv_frame(frame)
 
 
-def install_fixes(connection: Connection) -> None:
+def install_fixes(connection: Connection, on_close_frame: Callable[[], None]) -> None:
     """Switch ``connection``'s protocol and assembler to the fixed classes, where that is safe.
 
     Call it before anyone reads from the connection. Subclasses of the stock classes (someone
     else's customisation) and an assembler with a read in progress are left untouched.
+    ``on_close_frame`` is called when the peer's close frame arrives.
     """
     protocol = connection.protocol
     if type(protocol) is ClientProtocol:
         protocol.__class__ = FixedClientProtocol
     elif type(protocol) is ServerProtocol:
         protocol.__class__ = FixedServerProtocol
+    if isinstance(protocol, _CloseFrameHook):
+        protocol.on_close_frame = on_close_frame
     assembler = connection.recv_messages
     if type(assembler) is Assembler and not assembler.get_in_progress:
         assembler.__class__ = UncappedAssembler

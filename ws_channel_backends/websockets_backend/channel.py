@@ -46,7 +46,8 @@ class WebsocketsChannel(ChannelBase):
         self._connection = connection
         self._close_timeout = connection.close_timeout
         self._close_requested: CloseFrame | None = None
-        install_fixes(connection)
+        self._linger_timer: asyncio.TimerHandle | None = None
+        install_fixes(connection, self._on_close_frame)
         self._watcher = asyncio.get_running_loop().create_task(
             self._watch(), name=f"ws-channel watcher {connection.id}"
         )
@@ -135,8 +136,17 @@ class WebsocketsChannel(ChannelBase):
             if error is not None:
                 self._note_error(error)
 
+    def _on_close_frame(self) -> None:
+        # The peer's close frame arrived: the TCP connection must end within close_timeout, even if
+        # the peer keeps it open after the closing handshake (websockets alone would wait for ever).
+        if self._linger_timer is None and self._close_timeout is not None:
+            loop = asyncio.get_running_loop()
+            self._linger_timer = loop.call_later(self._close_timeout, self._abort_connection)
+
     async def _watch(self) -> None:
         await self._connection.wait_closed()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
         if not self._is_closed:
             self._record_close()
 
