@@ -56,6 +56,10 @@ def _load(name: str, entry_point: EntryPoint) -> Backend:
         raise _failed[name]
     try:
         backend = entry_point.load()
+    except AttributeError as exc:
+        error = LookupError(f"entry point {name!r} ({entry_point.value}) names nothing loadable: {exc}")
+        _failed[name] = error
+        raise error from exc
     except ImportError as exc:
         extra = entry_point.extras[0] if entry_point.extras else name
         error = LookupError(

@@ -113,3 +113,12 @@ def test_no_backend_at_all_says_what_to_install(monkeypatch: pytest.MonkeyPatch)
 
 def test_the_installed_distribution_registers_the_websockets_backend() -> None:
     assert "websockets" in registry.registered_backends()
+
+
+def test_an_entry_point_naming_a_missing_attribute_is_reported_not_crashing(
+    fake_entry_points: list[EntryPoint],
+) -> None:
+    fake_entry_points.append(EntryPoint("hollow", "fake_ws_backends:nothing_here", registry.GROUP))
+    with pytest.raises(LookupError, match="names nothing loadable"):
+        registry.get_backend("hollow")
+    assert "hollow" not in registry.available_backends()

@@ -1,0 +1,102 @@
+"""The stacks the benchmark measures, and which of them this machine can run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["Stack", "REFERENCE", "discover", "run_on_loop"]
+
+
+@dataclass(frozen=True)
+class Stack:
+    """An echo server and client, from one implementation module, on one event loop."""
+
+    name: str
+    label: str
+    module: str
+    serve: str = "serve"
+    client: str = "open_client"
+    loop: str = "asyncio"
+    config: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @staticmethod
+    def from_json(text: str) -> Stack:
+        return Stack(**json.loads(text))
+
+
+#: Plain asyncio streams echoing without WebSocket: every ratio is relative to it.
+REFERENCE = Stack(
+    "asyncio-streams",
+    "asyncio streams, no WebSocket (reference)",
+    "bench.impl_stdlib",
+    serve="serve_streams",
+    client="open_streams_client",
+)
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def discover(backends: list[str] | None = None) -> tuple[list[Stack], list[str]]:
+    """Return the stacks to measure here, and notes about the ones skipped and why."""
+    stacks = [
+        REFERENCE,
+        Stack(
+            "asyncio-protocol",
+            "asyncio Protocol, no WebSocket",
+            "bench.impl_stdlib",
+            serve="serve_protocol",
+            client="open_protocol_client",
+        ),
+    ]
+    notes: list[str] = []
+    for name, label in (("websockets", "websockets (direct)"), ("aiohttp", "aiohttp (direct)")):
+        if _installed(name):
+            stacks.append(Stack(name, label, f"bench.impl_{name}"))
+        else:
+            notes.append(f"{name}: not installed, skipped")
+    if _installed("picows"):
+        stacks.append(Stack("picows", "picows (direct, Cython)", "bench.impl_picows"))
+    else:
+        notes.append("picows: not installed, skipped (pip install picows to compare with it)")
+    uvloop = _installed("uvloop")
+    from ws_channel_core import available_backends, get_backend
+
+    installed = available_backends()
+    for name in backends or installed:
+        if name not in installed:
+            notes.append(f"ws-channel/{name}: backend not installed, skipped")
+            continue
+        config = {"backend": name}
+        stacks.append(Stack(f"ws-channel/{name}", f"ws-channel {name} backend", "bench.impl_channel",
+                            config=config))
+        loops = tuple(getattr(get_backend(name), "event_loops", ("asyncio",)))
+        if "trio" in loops:
+            if _installed("trio"):
+                stacks.append(Stack(f"ws-channel/{name}+trio", f"ws-channel {name} backend on trio",
+                                    "bench.impl_channel", loop="trio", config=config))
+            else:
+                notes.append(f"ws-channel/{name}+trio: trio not installed, skipped")
+        if name == "raw":
+            if uvloop:
+                stacks.append(Stack(f"ws-channel/{name}+uvloop", f"ws-channel {name} backend with uvloop",
+                                    "bench.impl_channel", loop="uvloop", config=config))
+            else:
+                notes.append(f"ws-channel/{name}+uvloop: uvloop not installed, skipped")
+    return stacks, notes
+
+
+def run_on_loop(loop: str, function: object, *args: object) -> None:
+    """Run ``function(*args)`` with anyio on ``loop``: asyncio, trio or uvloop (asyncio with uvloop)."""
+    import anyio
+
+    if loop == "uvloop":
+        anyio.run(function, *args, backend="asyncio", backend_options={"use_uvloop": True})  # type: ignore[arg-type]
+    else:
+        anyio.run(function, *args, backend=loop)  # type: ignore[arg-type]
