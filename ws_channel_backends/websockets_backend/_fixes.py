@@ -27,12 +27,15 @@ on the exact stock classes and when no read is in progress.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 from collections.abc import Callable
 from typing import Literal, cast, overload
 
+from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.connection import Connection
 from websockets.asyncio.messages import Assembler
+from websockets.asyncio.server import ServerConnection
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConcurrencyError
 from websockets.frames import BINARY, CLOSE, CONT, TEXT, Frame
@@ -45,6 +48,8 @@ __all__ = [
     "FixedClientProtocol",
     "FixedServerProtocol",
     "install_fixes",
+    "FixedClientConnection",
+    "FixedServerConnection",
 ]
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
@@ -159,20 +164,40 @@ class FixedServerProtocol(_CloseFrameHook, ServerProtocol):
         super().recv_frame(frame)
 
 
-def install_fixes(connection: Connection, on_close_frame: Callable[[], None]) -> None:
+def install_fixes(connection: Connection, on_close_frame: Callable[[], None] | None = None) -> None:
     """Switch ``connection``'s protocol and assembler to the fixed classes, where that is safe.
 
     Call it before anyone reads from the connection. Subclasses of the stock classes (someone
     else's customisation) and an assembler with a read in progress are left untouched.
-    ``on_close_frame`` is called when the peer's close frame arrives.
+    ``on_close_frame``, when given, is called when the peer's close frame arrives.
     """
     protocol = connection.protocol
     if type(protocol) is ClientProtocol:
         protocol.__class__ = FixedClientProtocol
     elif type(protocol) is ServerProtocol:
         protocol.__class__ = FixedServerProtocol
-    if isinstance(protocol, _CloseFrameHook):
+    if on_close_frame is not None and isinstance(protocol, _CloseFrameHook):
         protocol.on_close_frame = on_close_frame
     assembler = connection.recv_messages
     if type(assembler) is Assembler and not assembler.get_in_progress:
         assembler.__class__ = UncappedAssembler
+
+
+class FixedClientConnection(ClientConnection):
+    """A ``ClientConnection`` with the fixes installed before any frame arrives.
+
+    Frames can come in the same read as the 101 response (the Autobahn fuzzing server sends them at
+    once), so installing the fixes after ``connect()`` returns would be too late for them.
+    """
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # creates the assembler; no data has arrived yet
+        install_fixes(self)
+
+
+class FixedServerConnection(ServerConnection):
+    """A ``ServerConnection`` with the fixes installed before the handshake."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # creates the assembler; no data has arrived yet
+        install_fixes(self)

@@ -17,6 +17,7 @@ from ws_channel_core.options import ClientOptions, ServerOptions
 from ws_channel_core.uri import WebSocketURI
 
 from ._errors import map_handshake_errors
+from ._fixes import FixedClientConnection, FixedServerConnection
 from ._options import client_kwargs, server_kwargs
 from .channel import WebsocketsChannel
 
@@ -73,7 +74,7 @@ class WebsocketsBackend:
         """
         kwargs = client_kwargs(options)
         with map_handshake_errors(uri.url):
-            connection = await ws_connect(uri.url, **kwargs)
+            connection = await ws_connect(uri.url, create_connection=FixedClientConnection, **kwargs)
         return WebsocketsChannel(connection)
 
     def serve(
@@ -109,7 +110,9 @@ async def _serving(
         finally:
             handler_tasks.discard(task)
 
-    server = await ws_serve(handle, host, port, **kwargs)  # type: ignore[arg-type]
+    server = await ws_serve(
+        handle, host, port, create_connection=FixedServerConnection, **kwargs  # type: ignore[arg-type]
+    )
     try:
         yield WebsocketsServer(server)
     finally:
