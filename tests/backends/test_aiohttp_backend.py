@@ -3,6 +3,7 @@ adds to aiohttp (subprotocols, close codes, max_size), and interop with the webs
 
 from __future__ import annotations
 
+import asyncio
 import random
 import socket
 import ssl
@@ -15,6 +16,7 @@ from typing import Any
 import aiohttp
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import pytest
 from aiohttp import web
 from websockets.asyncio.client import connect as ws_connect
@@ -23,6 +25,9 @@ from websockets.asyncio.server import serve as ws_serve
 from websockets.frames import Frame, Opcode
 from websockets.typing import Subprotocol
 
+from conformance.peers.connection import PeerConnection
+from conformance.peers.frames import encode_frame
+from conformance.peers.server import scripted_server
 from ws_channel_backends.aiohttp_backend import AiohttpChannel, AiohttpServer, backend, wrap
 from ws_channel_core import (
     ConnectionClosed,
@@ -796,3 +801,76 @@ async def test_wss_echo_with_ssl_contexts(tls_contexts: tuple[ssl.SSLContext, ss
         ):
             await channel.sink.add("secret")
             assert await anext(channel.stream) == "secret"
+
+
+# -- no task per idle connection (the reading design of channel.py) --------------------------------
+
+
+def _pump_tasks() -> list[asyncio.Task[Any]]:
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if getattr(task.get_coro(), "__qualname__", "").startswith("AiohttpChannel.")
+    ]
+
+
+async def test_an_idle_connection_runs_no_task_of_its_own_on_either_side() -> None:
+    server_side: list[WebSocketChannel] = []
+
+    async def handler(channel: WebSocketChannel) -> None:
+        server_side.append(channel)
+        await echo(channel)
+
+    with anyio.fail_after(TIMEOUT):
+        async with running(handler, ping_interval=None) as server:
+            channel = await connect(url(server), backend="aiohttp", ping_interval=None)
+            await channel.sink.add("hello")
+            assert await anext(channel.stream) == "hello"
+            await anyio.wait_all_tasks_blocked()
+            assert _pump_tasks() == []  # the server's handler reads; the client has nobody reading
+            await channel.sink.close(4000, "bye")
+            await server_side[0].sink.done
+            assert server_side[0].close_code == 4000
+
+
+async def test_a_ping_parsed_with_the_message_read_before_it_is_answered_once_the_reader_stops() -> None:
+    async def script(peer: PeerConnection) -> None:
+        await peer.accept()
+        # One write: a message and a ping behind it, parsed together while the client is reading.
+        await peer.send_raw(encode_frame(0x1, b"first") + encode_frame(0x9, b"p1"))
+        frame = await peer.read_frame()
+        assert (frame.opcode, frame.payload) == (0xA, b"p1")
+        await peer.send_close(1000)
+        await peer.read_until_close()
+
+    with anyio.fail_after(TIMEOUT):
+        async with scripted_server(script) as server:
+            channel = await connect(server.url, backend="aiohttp", ping_interval=None)
+            assert await anext(channel.stream) == "first"
+            await channel.sink.done  # nobody reads any more: the pong, then the close, are handled
+            await server.wait_finished()
+    assert server.errors == []
+    assert channel.close_code == 1000
+
+
+async def test_messages_taken_while_nobody_read_come_first_and_in_order() -> None:
+    count = 40  # more than max_queue: the rest stays in aiohttp's queue behind the ping
+
+    async def script(peer: PeerConnection) -> None:
+        await peer.accept()
+        await peer.send_raw(
+            b"".join(encode_frame(0x1, str(i).encode()) for i in range(count)) + encode_frame(0x9, b"p")
+        )
+        await peer.send_close(1000)
+        await peer.read_until_close(answer_pings=False)
+
+    with anyio.fail_after(TIMEOUT):
+        async with scripted_server(script) as server:
+            channel = await connect(server.url, backend="aiohttp", ping_interval=None, max_queue=4)
+            assert isinstance(channel, AiohttpChannel)
+            while len(channel._pending) < 4:  # the ping made the pump take messages while nobody read
+                await anyio.lowlevel.checkpoint()
+            assert [m async for m in channel.stream] == [str(i) for i in range(count)]
+            await channel.sink.done
+    assert server.errors == []
+    assert channel.close_code == 1000

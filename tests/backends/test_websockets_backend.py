@@ -3,6 +3,7 @@ error translation, and the Autobahn fixes the adapter makes (fragment cap, close
 
 from __future__ import annotations
 
+import asyncio
 import random
 import socket
 import ssl
@@ -608,3 +609,27 @@ async def test_wss_echo_with_ssl_contexts(tls_contexts: tuple[ssl.SSLContext, ss
         ):
             await channel.sink.add("secret")
             assert await anext(channel.stream) == "secret"
+
+
+async def test_an_idle_channel_runs_no_task_of_its_own_and_done_still_completes() -> None:
+    # done is driven by a callback on websockets' connection_lost_waiter, not by a watcher task.
+    server_side: list[WebSocketChannel] = []
+
+    async def handler(channel: WebSocketChannel) -> None:
+        server_side.append(channel)
+        await channel.sink.done
+
+    with anyio.fail_after(TIMEOUT):
+        async with running(handler, ping_interval=None) as server:
+            channel = await connect(url(server), backend="websockets", ping_interval=None)
+            await anyio.wait_all_tasks_blocked()
+            prefixes = ("WebsocketsChannel.", "ChannelBase.")
+            ours = [
+                task
+                for task in asyncio.all_tasks()
+                if getattr(task.get_coro(), "__qualname__", "").startswith(prefixes)
+            ]
+            assert ours == []
+            await channel.sink.close(4001, "bye")  # nobody reads on either side
+            await server_side[0].sink.done
+    assert (server_side[0].close_code, server_side[0].close_reason) == (4001, "bye")

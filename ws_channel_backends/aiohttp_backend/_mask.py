@@ -96,26 +96,41 @@ class MaskCheck:
             _, size, skip = parsed
             pos = size - len(self._head)
             self._head = b""
-        while True:
-            if skip:
-                if skip >= end - pos:
-                    self._skip = skip - (end - pos)
-                    return None
-                pos += skip
-                skip = 0
-            if end - pos < 2:
-                self._head = bytes(data[pos:end])
-                self._skip = 0
-                return None
-            if bool(data[pos + 1] & 0x80) is not self._masked:
+        # The loop below runs once per frame, so _header() is written out in it: this check is
+        # per-message work aiohttp alone does not do.
+        mask_bit = 0x80 if self._masked else 0
+        mask_size = 4 if self._masked else 0
+        pos += skip
+        while pos < end:
+            left = end - pos
+            if left < 2:
+                break
+            second = data[pos + 1]
+            if second & 0x80 != mask_bit:
                 return pos
-            parsed = _header(data, pos)
-            if parsed is None:
-                self._head = bytes(data[pos:end])
-                self._skip = 0
-                return None
-            _, size, skip = parsed
-            pos += size
+            length = second & 0x7F
+            if length < 126:
+                size = 2 + mask_size
+                if left < size:
+                    break
+            elif length == 126:
+                size = 4 + mask_size
+                if left < size:
+                    break
+                length = (data[pos + 2] << 8) | data[pos + 3]
+            else:
+                size = 10 + mask_size
+                if left < size:
+                    break
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+            pos += size + length
+        else:
+            self._skip = pos - end  # payload bytes of the last frame still to come
+            return None
+        # A frame header cut by the end of the chunk: keep its start for the next one.
+        self._head = bytes(data[pos:end])
+        self._skip = 0
+        return None
 
 
 class MaskCheckedWebSocketResponse(web.WebSocketResponse):

@@ -1,15 +1,23 @@
 """``AiohttpChannel``: a ``WebSocketChannel`` over an aiohttp WebSocket object (client or server side).
 
-One receive task per connection reads aiohttp's parsed messages and does what the shared behaviour
-needs, whether or not anyone reads ``stream``:
+Whoever reads ``stream`` reads aiohttp's parsed-message queue directly, as aiohttp's own ``receive()``
+does: one await per message, no task and no second queue in between. What the shared behaviour needs
+when nobody reads is done by a short-lived *pump* task, started only when there is something to do:
 
-- ``TEXT`` / ``BINARY`` go to a bounded queue of ``max_queue`` messages (reading pauses when it is full,
-  and aiohttp then stops reading the socket);
-- ``PING`` is answered with a ``PONG`` carrying the same payload; ``PONG`` completes keepalive pings;
-- ``CLOSE`` is checked (RFC 6455 7.4: codes that may not appear on the wire fail with 1002, which
-  aiohttp does not check for 1006), recorded and echoed with the same code and reason;
-- a parser error (aiohttp's ``WebSocketError``) fails the connection with its code (1002, 1007, 1009)
-  and is recorded as ``ProtocolError`` / ``PayloadTooBig``.
+- an input hook in front of aiohttp's frame parser (:func:`_native.install_input_hook`) looks, after
+  every chunk, at the messages it added; a control frame (``PING``, ``PONG``, ``CLOSE``), a parser
+  error or the end of the connection starts the pump if nobody is reading;
+- the pump takes the buffered messages in order: control frames are handled, data messages move to a
+  list of at most ``max_queue`` (reading pauses when it is full, and aiohttp then stops reading the
+  socket); it ends once the control frames are handled, so an idle connection has no task at all;
+- once the input has ended (a close frame, a failure, a local close) the pump reads on until the TCP
+  connection closes, then releases everything and completes ``done``, whether or not anyone reads.
+
+Control frames: ``PING`` is answered with a ``PONG`` carrying the same payload; ``PONG`` completes
+keepalive pings; ``CLOSE`` is checked (RFC 6455 7.4: codes that may not appear on the wire fail with
+1002, which aiohttp does not check for 1006), recorded and echoed with the same code and reason; a
+parser error (aiohttp's ``WebSocketError``) fails the connection with its code (1002, 1007, 1009) and is
+recorded as ``ProtocolError`` / ``PayloadTooBig``.
 
 aiohttp's own ``WSMsgType.CLOSING``, ``CLOSED`` and ``ERROR`` are library states, not frames: they only
 appear if aiohttp's ``close()`` or heartbeat acted on the socket, and end the channel.
@@ -21,11 +29,13 @@ import asyncio
 import logging
 import os
 import struct
-from collections import deque
+from collections.abc import Coroutine
 from contextlib import suppress
+from typing import Any, NoReturn
 
 import anyio
-from aiohttp import ClientSession, ClientWebSocketResponse, EofStream, WebSocketError, WSMsgType, web
+from aiohttp import ClientSession, ClientWebSocketResponse, WebSocketError, WSMessage, WSMsgType, web
+from aiohttp.http_websocket import WSMessageTextBytes
 
 from ws_channel_core.base import ChannelBase
 from ws_channel_core.channel import Message
@@ -46,60 +56,15 @@ __all__ = ["AiohttpChannel"]
 logger = logging.getLogger("ws_channel.aiohttp")
 
 _CLOSE_CODE = struct.Struct("!H")
-#: How long to wait for the receive task to notice an aborted connection.
+#: How long to wait for the reading side to notice an aborted connection.
 _ABORT_GRACE = 1.0
+_TEXT = WSMsgType.TEXT
+_BINARY = WSMsgType.BINARY
 
 
 def _wake(waiter: asyncio.Future[None] | None) -> None:
     if waiter is not None and not waiter.done():
         waiter.set_result(None)
-
-
-class _MessageQueue:
-    """Incoming messages waiting for the stream's consumer: bounded, single producer, single consumer."""
-
-    __slots__ = ("_items", "_limit", "_ended", "_getter", "_putter")
-
-    def __init__(self, limit: int) -> None:
-        self._items: deque[Message] = deque()
-        self._limit = limit
-        self._ended = False
-        self._getter: asyncio.Future[None] | None = None
-        self._putter: asyncio.Future[None] | None = None
-
-    async def put(self, item: Message) -> None:
-        """Append ``item``, waiting while the queue is full; dropped once the queue has ended."""
-        while len(self._items) >= self._limit and not self._ended:
-            self._putter = asyncio.get_running_loop().create_future()
-            try:
-                await self._putter
-            finally:
-                self._putter = None
-        if not self._ended:
-            self._items.append(item)
-            _wake(self._getter)
-
-    async def get(self) -> Message | None:
-        """The next message, or ``None`` once the queue has ended and is empty."""
-        while not self._items:
-            if self._ended:
-                return None
-            self._getter = asyncio.get_running_loop().create_future()
-            try:
-                await self._getter
-            finally:
-                self._getter = None
-        item = self._items.popleft()
-        _wake(self._putter)
-        return item
-
-    def end(self, *, discard: bool) -> None:
-        """No more messages will come; ``discard`` also drops those not read yet."""
-        self._ended = True
-        if discard:
-            self._items.clear()
-        _wake(self._getter)
-        _wake(self._putter)
 
 
 def _utf8_size_over(text: str, limit: int) -> bool:
@@ -110,12 +75,36 @@ def _utf8_size_over(text: str, limit: int) -> bool:
     return len(text.encode("utf-8")) > limit
 
 
+class _Stream:
+    """``channel.stream``: ``__anext__`` hands back the channel's own coroutine, one frame per message."""
+
+    __slots__ = ("_channel",)
+
+    def __init__(self, channel: AiohttpChannel) -> None:
+        self._channel = channel
+
+    def __aiter__(self) -> _Stream:
+        return self
+
+    def __anext__(self) -> Coroutine[Any, Any, Message]:
+        return self._channel._next_message()
+
+
 class AiohttpChannel(ChannelBase):
     """A channel over ``aiohttp.ClientWebSocketResponse`` or ``aiohttp.web.WebSocketResponse``.
 
     Made by the backend's ``connect()`` and ``serve()``, and by :func:`wrap` for sockets an aiohttp
     application opened itself. Nobody else may receive from the aiohttp object once it is wrapped.
     """
+
+    # Slots keep the per-connection state out of the instance dict: with this many attributes the
+    # dict alone would cost about 1.5 KiB per connection.
+    __slots__ = (
+        "_ws", "_writer", "_is_client", "_queue", "_buffer", "_transport", "_close_timeout", "_max_size",
+        "_session", "request", "_loop", "_max_queue", "_pending", "_pump", "_receiving", "_controls",
+        "_input_ended", "_stop_reading", "_finished", "_stream_ended", "_pings", "_abort_handle",
+        "_keepalive_task", "_keepalive_handle", "_ping_interval", "_ping_timeout",
+    )
 
     def __init__(
         self,
@@ -138,9 +127,10 @@ class AiohttpChannel(ChannelBase):
         super().__init__(protocol=protocol)
         self._ws = ws
         self._is_client = isinstance(ws, ClientWebSocketResponse)
-        self._incoming = _native.message_queue(ws)
+        self._queue = _native.message_queue(ws)
+        self._buffer = _native.buffered(self._queue)
         self._transport = _native.transport(ws)
-        self._messages = _MessageQueue(max_queue)
+        self._writer = _native.frame_writer(ws)
         self._close_timeout = close_timeout
         # aiohttp enforces the limit exactly on raw frames; a compressed message may inflate one byte
         # past it (see backend._aiohttp_max_size), so the channel checks those itself.
@@ -149,12 +139,30 @@ class AiohttpChannel(ChannelBase):
         #: The HTTP request that opened a server-side connection (``None`` on the client side).
         self.request = request
         self._loop = asyncio.get_running_loop()
-        self._pings: dict[bytes, asyncio.Future[None]] = {}
+        # Reading state (see the module docstring).
+        self._max_queue = max_queue
+        self._pending: list[Message] = []  # data messages the pump took while nobody was reading
+        self._pump: asyncio.Task[None] | None = None
+        self._receiving = False  # a task is inside _next_message: it handles everything
+        self._controls = 0  # control frames (and errors) parsed and not handled yet
+        self._input_ended = False  # no more messages are delivered (close frame, failure, local close)
+        self._stop_reading = False  # nothing more to read either: release the connection now
+        self._finished = False
+        self._stream_ended = False
+        self._stream = _Stream(self)
+        self._pings: dict[bytes, asyncio.Future[None]] | None = None
         self._abort_handle: asyncio.TimerHandle | None = None
+        # Keepalive runs on timers; a task exists only while a ping is written or a timeout acted on.
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
         self._keepalive_task: asyncio.Task[None] | None = None
+        self._keepalive_handle: asyncio.TimerHandle | None = None
         if ping_interval is not None:
-            self._keepalive_task = self._loop.create_task(self._keepalive(ping_interval, ping_timeout))
-        self._reader_task = self._loop.create_task(self._read_loop())
+            self._keepalive_handle = self._loop.call_later(ping_interval, self._keepalive_due)
+        if not _native.install_input_hook(ws, self._on_input):
+            self._start_pump()  # the connection already ended: read what is left, then finish
+        else:
+            self._on_input(0)  # a wrapped socket may hold messages already
 
     @property
     def native(self) -> NativeWebSocket:
@@ -164,28 +172,105 @@ class AiohttpChannel(ChannelBase):
     # -- ChannelBase primitives ---------------------------------------------------------------
 
     async def _receive_message(self) -> Message | None:
-        return await self._messages.get()
+        try:
+            return await self._next_message()
+        except StopAsyncIteration:
+            return None
+
+    async def _next_message(self) -> Message:
+        """The next message for ``stream`` (one coroutine per message: see :class:`_Stream`).
+
+        Raises:
+            StopAsyncIteration: no more messages will come.
+            RuntimeError: another task is reading.
+        """
+        if self._stream_ended:
+            raise StopAsyncIteration
+        if self._receiving:
+            raise RuntimeError("another task is already reading this channel's stream")
+        self._receiving = True
+        try:
+            while True:
+                if self._pending:
+                    return self._pending.pop(0)
+                if self._pump is not None:  # it is answering a control frame: let it finish
+                    await asyncio.wait((self._pump,))
+                    continue
+                if self._input_ended:
+                    self._stream_ended = True
+                    raise StopAsyncIteration
+                try:
+                    msg = await self._queue.read()
+                except Exception as exc:  # EofStream, WebSocketError, a lost connection
+                    await self._input_failed(exc)
+                    continue
+                kind = msg.type
+                if kind is _TEXT or kind is _BINARY:
+                    if self._input_ended:
+                        continue  # our close started while waiting: nothing more is delivered
+                    data = msg.data
+                    if self._max_size is None and (
+                        (type(data) is str and kind is _TEXT) or (type(data) is bytes and kind is _BINARY)
+                    ):
+                        return data
+                    message = await self._convert(kind, data)
+                    if message is not None:
+                        return message
+                else:
+                    await self._control(msg)
+        finally:
+            self._receiving = False
+            if self._pump is None and not self._finished and (
+                self._controls or self._input_ended or self._queue.is_eof()
+            ):
+                self._start_pump()
+
+    async def send(self, message: Message) -> None:
+        """``ChannelBase.send`` and ``_send_message`` in one coroutine, straight to the frame writer."""
+        if type(message) is str:
+            data = message.encode("utf-8")
+            opcode = _TEXT
+        elif type(message) is bytes:
+            data = message
+            opcode = _BINARY
+        else:
+            await super().send(message)  # bytearray, memoryview, or a TypeError
+            return
+        if self._close_started or self._close_received is not None or self._closed:
+            raise self._closed_error()
+        try:
+            await self._writer.send_frame(data, opcode)
+        except (ConnectionError, OSError, RuntimeError) as exc:
+            self._raise_closed(exc)
 
     async def _send_message(self, message: Message) -> None:
         try:
             if isinstance(message, str):
-                await self._ws.send_str(message)
+                await self._writer.send_frame(message.encode("utf-8"), _TEXT)
             else:
-                await self._ws.send_bytes(message)
+                await self._writer.send_frame(message, _BINARY)
         except (ConnectionError, OSError, RuntimeError) as exc:
-            # aiohttp raises ClientConnectionResetError / ConnectionResetError once the transport is
-            # closing or gone; the cause recorded by the receive task (if any) wins.
-            error = self._closed_error()
-            if error.__cause__ is None:
-                raise error from exc
-            raise error from error.__cause__
+            self._raise_closed(exc)
+
+    def _raise_closed(self, exc: Exception) -> NoReturn:
+        """Raise ``ConnectionClosed`` for a send that failed with ``exc``.
+
+        aiohttp raises ClientConnectionResetError / ConnectionResetError once the transport is closing
+        or gone; the cause recorded on the receiving side (if any) wins.
+        """
+        error = self._closed_error()
+        if error.__cause__ is None:
+            raise error from exc
+        raise error from error.__cause__
 
     async def _close_connection(self, code: int | None, reason: str) -> None:
-        # Our close: nothing more is delivered, even messages already queued.
-        self._messages.end(discard=True)
+        # Our close: nothing more is delivered, even messages already received.
+        self._input_ended = True
+        self._pending.clear()
         try:
             with anyio.fail_after(self._close_timeout):
                 await self._send_close(code, reason)
+                self._ensure_reader()
                 await self._done_event.wait()
         except TimeoutError:
             self._abort_connection()
@@ -195,54 +280,87 @@ class AiohttpChannel(ChannelBase):
     def _abort_connection(self) -> None:
         self._transport.abort()
 
-    # -- the receive task ---------------------------------------------------------------------
+    # -- reading without a reader: the input hook and the pump -----------------------------------
 
-    async def _read_loop(self) -> None:
+    def _on_input(self, before: int) -> None:
+        """Called by the input hook after each parsed chunk: start the pump if something needs it."""
+        buffer = self._buffer
+        added = len(buffer) - before
+        for index in range(-added, 0):
+            kind = buffer[index][0].type
+            if kind is not _TEXT and kind is not _BINARY:
+                self._controls += 1
+        if self._receiving or self._pump is not None or self._finished:
+            return
+        if self._controls or self._input_ended or self._queue.is_eof():
+            self._start_pump()
+
+    def _ensure_reader(self) -> None:
+        """Make sure someone reads until the connection ends (after the input ended)."""
+        if not self._receiving and self._pump is None and not self._finished:
+            self._start_pump()
+
+    def _start_pump(self) -> None:
+        self._pump = self._loop.create_task(self._run_pump())
+
+    async def _run_pump(self) -> None:
         try:
-            await self._read_frames()
+            await self._pump_messages()
         except Exception as exc:  # a bug here must not leave the channel open forever
-            logger.exception("aiohttp backend: unexpected error in the receive task")
+            logger.exception("aiohttp backend: unexpected error while reading")
             error = WebSocketChannelError("internal error in the aiohttp backend")
             error.__cause__ = exc
             self._note_error(error)
-        finally:
             await self._finish()
+        finally:
+            self._pump = None
 
-    async def _read_frames(self) -> None:
-        while True:
+    async def _pump_messages(self) -> None:
+        queue = self._queue
+        while not self._finished:
+            if self._stop_reading:
+                await self._finish()
+                return
+            if not self._input_ended and (
+                len(self._pending) >= self._max_queue or not (self._controls or queue.is_eof())
+            ):
+                return  # nothing needs handling now, or the reader must catch up first
             try:
-                msg = await self._incoming.read()
-            except EofStream:
-                return
-            except WebSocketError as exc:
-                error = PayloadTooBig(str(exc)) if exc.code == 1009 else ProtocolError(str(exc), exc.code)
-                await self._fail(exc.code, error, exc)
-                return
-            except Exception:  # the connection was lost (reset, payload error, cancelled response)
+                msg = await queue.read()
+            except Exception as exc:  # EofStream, WebSocketError, a lost connection
+                await self._input_failed(exc)
                 return
             kind = msg.type
-            if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
-                if not await self._deliver(kind, msg.data):
-                    return
-            elif kind is WSMsgType.PING:
-                await self._answer_ping(bytes(msg.data))
-            elif kind is WSMsgType.PONG:
-                self._acknowledge(bytes(msg.data))
-            elif kind is WSMsgType.CLOSE:
-                if not await self._on_close_frame(int(msg.data), msg.extra or ""):
-                    return
-            else:  # CLOSING, CLOSED, ERROR: aiohttp itself closed or failed the socket
-                return
+            if kind is _TEXT or kind is _BINARY:
+                if not self._input_ended:
+                    message = await self._convert(kind, msg.data)
+                    if message is not None:
+                        self._pending.append(message)
+            else:
+                await self._control(msg)
 
-    async def _deliver(self, kind: WSMsgType, data: object) -> bool:
+    async def _input_failed(self, exc: Exception) -> None:
+        """The queue raised: a parser error fails the connection; either way reading is over."""
+        if isinstance(exc, WebSocketError):
+            error = PayloadTooBig(str(exc)) if exc.code == 1009 else ProtocolError(str(exc), exc.code)
+            if self._controls:
+                self._controls -= 1
+            await self._fail(exc.code, error, exc)
+        await self._finish()
+
+    # -- messages --------------------------------------------------------------------------------
+
+    async def _convert(self, kind: WSMsgType, data: object) -> Message | None:
+        """The message to deliver for aiohttp's ``data``, or None when it failed the connection."""
         message: Message
-        if kind is WSMsgType.TEXT and not isinstance(data, str):
+        if kind is _TEXT and not isinstance(data, str):
             # A wrapped socket created with decode_text=False hands over raw bytes.
             try:
                 message = bytes(data).decode("utf-8")  # type: ignore[call-overload]
             except UnicodeDecodeError as exc:
                 await self._fail(1007, ProtocolError("invalid UTF-8 in a text message", 1007), exc)
-                return False
+                self._stop_reading = True
+                return None
         elif isinstance(data, str):
             message = data
         else:
@@ -252,9 +370,23 @@ class AiohttpChannel(ChannelBase):
             _utf8_size_over(message, limit) if isinstance(message, str) else len(message) > limit
         ):
             await self._fail(1009, PayloadTooBig(f"message exceeds max_size of {limit} bytes"), None)
-            return False
-        await self._messages.put(message)
-        return True
+            self._stop_reading = True
+            return None
+        return message
+
+    async def _control(self, msg: WSMessage | WSMessageTextBytes) -> None:
+        """Handle a message that is not data: a control frame, or one of aiohttp's own states."""
+        if self._controls:
+            self._controls -= 1
+        kind = msg.type
+        if kind is WSMsgType.PING:
+            await self._answer_ping(bytes(msg.data))
+        elif kind is WSMsgType.PONG:
+            self._acknowledge(bytes(msg.data))
+        elif kind is WSMsgType.CLOSE:
+            await self._on_close_frame(int(msg.data), msg.extra or "")
+        else:  # CLOSING, CLOSED, ERROR: aiohttp itself closed or failed the socket
+            self._input_ended = self._stop_reading = True
 
     async def _answer_ping(self, payload: bytes) -> None:
         # RFC 6455 5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
@@ -268,32 +400,33 @@ class AiohttpChannel(ChannelBase):
 
     def _acknowledge(self, payload: bytes) -> None:
         """A pong acknowledges the ping with its payload and every earlier one."""
-        if payload not in self._pings:
+        pings = self._pings
+        if pings is None or payload not in pings:
             return  # unsolicited pong (RFC 6455 5.5.3): ignored
-        for key in list(self._pings):
-            _wake(self._pings.pop(key))
+        for key in list(pings):
+            _wake(pings.pop(key))
             if key == payload:
                 break
 
-    async def _on_close_frame(self, code: int, reason: str) -> bool:
-        """Handle the peer's close frame; return whether to keep reading (until the TCP close)."""
+    async def _on_close_frame(self, code: int, reason: str) -> None:
+        """Handle the peer's close frame; reading goes on until the TCP connection closes."""
         if code == 0:
             frame = CloseFrame(1005, "")  # no status code (RFC 6455 7.1.5)
         elif not is_valid_on_wire(code):
             # RFC 6455 7.4: 1004-1006, 1015 and unassigned codes may not be sent (Autobahn 7.9.*).
             await self._fail(1002, ProtocolError(f"invalid close code {code} in a close frame"), None)
-            return False
+            self._stop_reading = True
+            return
         else:
             frame = CloseFrame(code, reason)
         self._note_close_received(frame)
-        self._messages.end(discard=False)
+        self._input_ended = True
         # RFC 6455 5.5.1: the endpoint "MUST send a Close frame in response"; we echo the peer's.
         await self._send_close(None if code == 0 else code, reason)
         if not self._is_client:
             # RFC 6455 7.1.1: the server should close the TCP connection first.
             self._transport.close()
         self._arm_abort()
-        return True
 
     async def _send_close(self, code: int | None, reason: str) -> None:
         if self._close_sent is not None or self._transport.is_closing():
@@ -312,55 +445,94 @@ class AiohttpChannel(ChannelBase):
         if cause is not None:
             error.__cause__ = cause
         self._note_error(error)
-        self._messages.end(discard=False)
+        self._input_ended = True
         await self._send_close(code, "")
         self._transport.close()
         self._arm_abort()
+        self._ensure_reader()
 
     def _arm_abort(self) -> None:
         """Abort the connection if it is still open after ``close_timeout``."""
         if self._abort_handle is None and self._close_timeout is not None:
             self._abort_handle = self._loop.call_later(self._close_timeout, self._transport.abort)
 
-    async def _keepalive(self, interval: float, pong_timeout: float | None) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            if self._close_started or self._close_sent or self._close_received:
-                return
-            if self._transport.is_closing():
-                return
+    # -- keepalive: a timer per interval, no task in between -------------------------------------
+
+    def _keepalive_due(self) -> None:
+        """The interval elapsed: send a ping, then wait for its pong (or the next interval)."""
+        self._keepalive_handle = None
+        if self._finished or self._close_started or self._close_sent or self._close_received:
+            return
+        if self._transport.is_closing():
+            return
+        if self._keepalive_task is not None:  # the last ping is still being written: skip this one
+            self._schedule_keepalive()
+            return
+        if self._pings is None:
+            self._pings = {}
+        payload = os.urandom(4)
+        while payload in self._pings:
             payload = os.urandom(4)
-            while payload in self._pings:
-                payload = os.urandom(4)
-            waiter: asyncio.Future[None] = self._loop.create_future()
-            self._pings[payload] = waiter
-            try:
-                await self._ws.ping(payload)
-            except (ConnectionError, OSError, RuntimeError):
-                return
-            if pong_timeout is None:
-                continue
-            try:
-                with anyio.fail_after(pong_timeout):
-                    await waiter
-            except TimeoutError:
-                error = KeepaliveTimeout(f"no pong within {pong_timeout} s of a keepalive ping")
-                await self._fail(1011, error, None)
-                return
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        self._pings[payload] = waiter
+        # The frame writer is a coroutine (it waits when the write buffer is full): one short task.
+        self._keepalive_task = self._loop.create_task(self._send_ping(payload))
+        if self._ping_timeout is None:
+            self._schedule_keepalive()
+        else:
+            self._keepalive_handle = self._loop.call_later(
+                self._ping_timeout, self._keepalive_expired, waiter
+            )
+            waiter.add_done_callback(self._keepalive_answered)
+
+    def _schedule_keepalive(self) -> None:
+        if self._ping_interval is not None and not self._finished:
+            self._keepalive_handle = self._loop.call_later(self._ping_interval, self._keepalive_due)
+
+    async def _send_ping(self, payload: bytes) -> None:
+        try:
+            await self._ws.ping(payload)
+        except (ConnectionError, OSError, RuntimeError):
+            # The connection is going away; reading notices it. No more keepalive pings.
+            if self._keepalive_handle is not None:
+                self._keepalive_handle.cancel()
+                self._keepalive_handle = None
+        finally:
+            if self._keepalive_task is asyncio.current_task():
+                self._keepalive_task = None
+
+    def _keepalive_answered(self, waiter: asyncio.Future[None]) -> None:
+        if waiter.cancelled() or self._keepalive_handle is None:
+            return  # the channel finished, or the timeout already acted
+        self._keepalive_handle.cancel()
+        self._schedule_keepalive()
+
+    def _keepalive_expired(self, waiter: asyncio.Future[None]) -> None:
+        self._keepalive_handle = None
+        if waiter.done() or self._finished:
+            return
+        error = KeepaliveTimeout(f"no pong within {self._ping_timeout} s of a keepalive ping")
+        self._keepalive_task = self._loop.create_task(self._fail(1011, error, None))
 
     async def _finish(self) -> None:
-        """Release everything and mark the channel closed; runs once, at the end of the receive task."""
+        """Release everything and mark the channel closed; runs once, when reading is over."""
+        if self._finished:
+            return
+        self._finished = self._input_ended = True
         if self._abort_handle is not None:
             self._abort_handle.cancel()
-        self._messages.end(discard=False)
+        if self._keepalive_handle is not None:
+            self._keepalive_handle.cancel()
+            self._keepalive_handle = None
         keepalive = self._keepalive_task
         if keepalive is not None and keepalive is not asyncio.current_task():
             keepalive.cancel()
             with suppress(asyncio.CancelledError):
                 await keepalive
-        for waiter in self._pings.values():
-            waiter.cancel()
-        self._pings.clear()
+        if self._pings is not None:
+            for waiter in self._pings.values():
+                waiter.cancel()
+            self._pings.clear()
         native_error = self._ws.exception()
         if isinstance(native_error, TimeoutError):  # aiohttp's own heartbeat, on a wrapped socket
             error = KeepaliveTimeout(f"aiohttp heartbeat: {native_error}")

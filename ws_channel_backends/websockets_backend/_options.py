@@ -117,7 +117,9 @@ def server_kwargs(options: ServerOptions) -> dict[str, Any]:
     kwargs.update(extra)
     if options.protocols:
         kwargs["subprotocols"] = [Subprotocol(protocol) for protocol in options.protocols]
-    kwargs["select_subprotocol"] = select_in_client_order(options.protocols)
+        # Without subprotocols, websockets' default already goes on without one: no callback, which
+        # saves a bound method per connection.
+        kwargs["select_subprotocol"] = select_in_client_order(options.protocols)
     if options.headers:
         kwargs["process_response"] = _add_headers(options.headers)
     if options.ssl is not None:

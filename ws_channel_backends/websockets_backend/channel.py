@@ -1,9 +1,11 @@
 """``WebsocketsChannel``: a ws-channel channel over a websockets asyncio connection, and ``wrap()``.
 
 The websockets connection does the protocol work (framing, pings, the closing handshake and its
-timeout); this class adds the shared policies of :class:`~ws_channel_core.base.ChannelBase`. A watcher
-task waits for the TCP connection to end, then records the close frames and the cause of a failure,
-so ``done`` completes even when nobody reads the stream.
+timeout); this class adds the shared policies of :class:`~ws_channel_core.base.ChannelBase`. A done
+callback on the connection's ``connection_lost_waiter`` records the close frames and the cause of a
+failure once the TCP connection ends, so ``done`` completes even when nobody reads the stream. It is a
+callback rather than a watcher task: a task, its coroutine and ``wait_closed()``'s shield would cost
+about 1.7 KiB per idle connection, a third of what websockets itself needs.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import cast
 import anyio
 from websockets import exceptions as ws_exc
 from websockets.asyncio.connection import Connection
-from websockets.frames import Close
+from websockets.frames import Close, CloseCode
 from websockets.protocol import OPEN
 
 from ws_channel_core.base import ChannelBase
@@ -34,6 +36,47 @@ def _frame(close: Close) -> CloseFrame:
     return CloseFrame(int(close.code), close.reason)
 
 
+class _Stream:
+    """``channel.stream``: one coroutine per message straight down to websockets' assembler.
+
+    The generic stream of ``ChannelBase`` calls ``_receive_message``, which calls ``Connection.recv()``,
+    which calls the assembler: three coroutine frames per message, and per pending read. This one
+    awaits the assembler itself (``recv()``'s rare error paths are in
+    :meth:`WebsocketsChannel._receive_failed`), with the same single-consumer rules.
+    """
+
+    __slots__ = ("_channel", "_reading", "_ended")
+
+    def __init__(self, channel: WebsocketsChannel) -> None:
+        self._channel = channel
+        self._reading = False
+        self._ended = False
+
+    def __aiter__(self) -> _Stream:
+        return self
+
+    async def __anext__(self) -> Message:
+        if self._ended:
+            raise StopAsyncIteration
+        if self._reading:
+            raise RuntimeError("another task is already reading this channel's stream")
+        channel = self._channel
+        if not channel._close_started:
+            self._reading = True
+            try:
+                message: Message | None = await channel._connection.recv_messages.get()
+            except Exception as exc:  # the end of the stream, or a bad message: rare
+                await channel._receive_failed(exc)
+                message = None
+            finally:
+                self._reading = False
+            if message is not None and not channel._close_started:
+                return message
+        # No more messages, or the local close started while waiting: the stream is over.
+        self._ended = True
+        raise StopAsyncIteration
+
+
 class WebsocketsChannel(ChannelBase):
     """A :class:`~ws_channel_core.channel.WebSocketChannel` over a websockets ``Connection``.
 
@@ -41,16 +84,18 @@ class WebsocketsChannel(ChannelBase):
     ``close()`` finishes within the connection's ``close_timeout``, then aborts the TCP connection.
     """
 
+    __slots__ = ("_connection", "_close_timeout", "_close_requested", "_linger_timer")
+
     def __init__(self, connection: Connection) -> None:
         super().__init__(protocol=connection.subprotocol)
+        self._stream = _Stream(self)
         self._connection = connection
         self._close_timeout = connection.close_timeout
         self._close_requested: CloseFrame | None = None
         self._linger_timer: asyncio.TimerHandle | None = None
         install_fixes(connection, self._on_close_frame)
-        self._watcher = asyncio.get_running_loop().create_task(
-            self._watch(), name=f"ws-channel watcher {connection.id}"
-        )
+        # websockets sets this future in connection_lost(); it is never cancelled.
+        connection.connection_lost_waiter.add_done_callback(self._on_connection_lost)
 
     @property
     def connection(self) -> Connection:
@@ -60,21 +105,68 @@ class WebsocketsChannel(ChannelBase):
     # -- ChannelBase primitives -------------------------------------------------------------------
 
     async def _receive_message(self) -> Message | None:
+        # ``stream`` (:class:`_Stream`) does not come through here; this is the generic primitive.
         if self._close_started:
             return None
         try:
-            message = await self._connection.recv()
-        except ws_exc.ConnectionClosed:
-            # recv() raises only once the TCP connection is closed: make close_code final now,
-            # without waiting for the watcher task to run.
-            if not self._is_closed:
-                self._record_close()
+            message: Message | None = await self._connection.recv_messages.get()
+        except Exception as exc:
+            await self._receive_failed(exc)
             return None
-        except ws_exc.ConcurrencyError as exc:
-            raise RuntimeError("another task is already reading this websockets connection") from exc
         if self._close_started:
             return None  # the local close started while waiting: the stream is over
         return message
+
+    async def _receive_failed(self, exc: Exception) -> None:
+        """What ``Connection.recv()`` does when the assembler raises, ending in ``None``.
+
+        The assembler raises ``EOFError`` at the end of the frames, ``UnicodeDecodeError`` for a bad
+        text message (the connection fails with 1007) and, on an assembler that is not ours,
+        ``TooManyFragments`` (1009). Either way the stream ends once the TCP connection is closed;
+        ``close_code`` is final then, without waiting for the ``connection_lost`` callback.
+
+        Raises:
+            RuntimeError: another task is reading the connection.
+        """
+        connection = self._connection
+        if isinstance(exc, ws_exc.ConcurrencyError):
+            raise RuntimeError("another task is already reading this websockets connection") from exc
+        try:
+            if isinstance(exc, UnicodeDecodeError):
+                connection.set_connection_exc(exc)
+                async with connection.send_context():
+                    connection.protocol.fail(
+                        CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}"
+                    )
+            elif isinstance(exc, ws_exc.TooManyFragments):
+                connection.set_connection_exc(exc)
+                async with connection.send_context():
+                    connection.protocol.fail(CloseCode.MESSAGE_TOO_BIG, "too many fragments")
+            elif not isinstance(exc, EOFError):
+                raise exc
+        except ws_exc.ConnectionClosed:
+            pass
+        await asyncio.shield(connection.connection_lost_waiter)
+        if not self._is_closed:
+            self._record_close()
+        return None
+
+    async def send(self, message: Message) -> None:
+        """``ChannelBase.send`` and ``_send_message`` in one coroutine (one frame less per message)."""
+        if type(message) is not str and type(message) is not bytes:
+            await super().send(message)  # bytearray, memoryview, or a TypeError
+            return
+        if self._close_started or self._close_received is not None or self._closed:
+            raise self._closed_error()
+        connection = self._connection
+        if connection.protocol.state is not OPEN:
+            self._sync_close_state()
+            raise self._closed_error()
+        try:
+            await connection.send(message)
+        except ws_exc.ConnectionClosed as exc:
+            self._sync_close_state()
+            raise self._closed_error() from exc
 
     async def _send_message(self, message: Message) -> None:
         connection = self._connection
@@ -143,8 +235,7 @@ class WebsocketsChannel(ChannelBase):
             loop = asyncio.get_running_loop()
             self._linger_timer = loop.call_later(self._close_timeout, self._abort_connection)
 
-    async def _watch(self) -> None:
-        await self._connection.wait_closed()
+    def _on_connection_lost(self, _waiter: asyncio.Future[None]) -> None:
         if self._linger_timer is not None:
             self._linger_timer.cancel()
         if not self._is_closed:
