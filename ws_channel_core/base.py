@@ -80,11 +80,15 @@ class _MessageStream:
             raise StopAsyncIteration
         if self._reading:
             raise RuntimeError("another task is already reading this channel's stream")
-        self._reading = True
-        try:
-            message = await self._channel._receive_message()
-        finally:
-            self._reading = False
+        channel = self._channel
+        # A message already buffered is handed out without awaiting another coroutine.
+        message = channel._receive_message_nowait()
+        if message is None:
+            self._reading = True
+            try:
+                message = await channel._receive_message()
+            finally:
+                self._reading = False
         if message is None:
             self._ended = True
             raise StopAsyncIteration
@@ -148,6 +152,10 @@ class ChannelBase(ABC):
     @abstractmethod
     async def _receive_message(self) -> Message | None:
         """Return the next incoming message, or ``None`` once no more will come. Never raises."""
+
+    def _receive_message_nowait(self) -> Message | None:
+        """Return a message that is already buffered, or ``None``; a fast path a backend may offer."""
+        return None
 
     @abstractmethod
     async def _send_message(self, message: Message) -> None:

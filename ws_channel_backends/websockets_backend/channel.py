@@ -36,47 +36,6 @@ def _frame(close: Close) -> CloseFrame:
     return CloseFrame(int(close.code), close.reason)
 
 
-class _Stream:
-    """``channel.stream``: one coroutine per message straight down to websockets' assembler.
-
-    The generic stream of ``ChannelBase`` calls ``_receive_message``, which calls ``Connection.recv()``,
-    which calls the assembler: three coroutine frames per message, and per pending read. This one
-    awaits the assembler itself (``recv()``'s rare error paths are in
-    :meth:`WebsocketsChannel._receive_failed`), with the same single-consumer rules.
-    """
-
-    __slots__ = ("_channel", "_reading", "_ended")
-
-    def __init__(self, channel: WebsocketsChannel) -> None:
-        self._channel = channel
-        self._reading = False
-        self._ended = False
-
-    def __aiter__(self) -> _Stream:
-        return self
-
-    async def __anext__(self) -> Message:
-        if self._ended:
-            raise StopAsyncIteration
-        if self._reading:
-            raise RuntimeError("another task is already reading this channel's stream")
-        channel = self._channel
-        if not channel._close_started:
-            self._reading = True
-            try:
-                message: Message | None = await channel._connection.recv_messages.get()
-            except Exception as exc:  # the end of the stream, or a bad message: rare
-                await channel._receive_failed(exc)
-                message = None
-            finally:
-                self._reading = False
-            if message is not None and not channel._close_started:
-                return message
-        # No more messages, or the local close started while waiting: the stream is over.
-        self._ended = True
-        raise StopAsyncIteration
-
-
 class WebsocketsChannel(ChannelBase):
     """A :class:`~ws_channel_core.channel.WebSocketChannel` over a websockets ``Connection``.
 
@@ -88,7 +47,6 @@ class WebsocketsChannel(ChannelBase):
 
     def __init__(self, connection: Connection) -> None:
         super().__init__(protocol=connection.subprotocol)
-        self._stream = _Stream(self)
         self._connection = connection
         self._close_timeout = connection.close_timeout
         self._close_requested: CloseFrame | None = None
@@ -105,7 +63,6 @@ class WebsocketsChannel(ChannelBase):
     # -- ChannelBase primitives -------------------------------------------------------------------
 
     async def _receive_message(self) -> Message | None:
-        # ``stream`` (:class:`_Stream`) does not come through here; this is the generic primitive.
         if self._close_started:
             return None
         try:
@@ -150,23 +107,6 @@ class WebsocketsChannel(ChannelBase):
         if not self._is_closed:
             self._record_close()
         return None
-
-    async def send(self, message: Message) -> None:
-        """``ChannelBase.send`` and ``_send_message`` in one coroutine (one frame less per message)."""
-        if type(message) is not str and type(message) is not bytes:
-            await super().send(message)  # bytearray, memoryview, or a TypeError
-            return
-        if self._close_started or self._close_received is not None or self._closed:
-            raise self._closed_error()
-        connection = self._connection
-        if connection.protocol.state is not OPEN:
-            self._sync_close_state()
-            raise self._closed_error()
-        try:
-            await connection.send(message)
-        except ws_exc.ConnectionClosed as exc:
-            self._sync_close_state()
-            raise self._closed_error() from exc
 
     async def _send_message(self, message: Message) -> None:
         connection = self._connection
