@@ -100,7 +100,10 @@ async def test_client_close_code_reaches_server(code: int | None, reason: str | 
             await channel.sink.close(code, reason)
             await done.wait()
             assert received == [(seen, reason or "")]
-            assert channel.close_code == seen
+            # The server echoes the code and the reason, so the client sees both too.
+            assert (channel.close_code, channel.close_reason) == (seen, reason or "")
+            assert channel.close_sent == wc.CloseFrame(seen, reason or "")
+            assert channel.close_received_first is False
             with pytest.raises(ConnectionClosed):
                 await channel.sink.add("late")
 
@@ -426,3 +429,80 @@ async def test_server_drops_a_client_that_never_sends_its_request() -> None:
             async with stream:
                 with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
                     await stream.receive()
+
+
+async def read_frames_until_close(stream: anyio.abc.SocketStream) -> list[tuple[int, bytes]]:
+    """Read the client's (masked) frames up to and including its close frame."""
+    from ws_channel_backends.raw.frames import FrameParser
+
+    parser = FrameParser(expect_mask=True)
+    frames: list[tuple[int, bytes]] = []
+    while not frames or frames[-1][0] != Opcode.CLOSE:
+        frames.extend((int(f.opcode), f.payload) for f in parser.feed(await stream.receive()))
+    return frames
+
+
+VALID_THEN_BAD = serialize_frame(Opcode.TEXT, b"valid") + bytes([0x85, 0])  # then reserved opcode 5
+
+
+async def test_messages_before_a_protocol_error_are_answered_before_the_close() -> None:
+    seen: list[list[tuple[int, bytes]]] = []
+
+    async def script(stream: anyio.abc.SocketStream) -> None:
+        await stream.send(VALID_THEN_BAD)  # one write: the client parses both at once
+        seen.append(await read_frames_until_close(stream))
+
+    with anyio.fail_after(TIMEOUT):
+        async with scripted_server(script) as port:
+            channel = await wc.connect(f"ws://127.0.0.1:{port}", backend="raw", compression=None)
+            async for message in channel.stream:
+                await channel.sink.add(message)
+            await channel.done
+    # Autobahn 3.x/4.x/5.15: the echo of the valid message goes out, then the 1002 close.
+    assert seen == [[(Opcode.TEXT, b"valid"), (Opcode.CLOSE, (1002).to_bytes(2, "big") + b"protocol error")]]
+    assert isinstance(channel.close_error, wc.ProtocolError)
+    assert channel.close_sent == wc.CloseFrame(1002, "protocol error")
+
+
+async def test_a_protocol_error_fails_within_close_timeout_when_nobody_reads() -> None:
+    seen: list[list[tuple[int, bytes]]] = []
+    closed = anyio.Event()
+
+    async def script(stream: anyio.abc.SocketStream) -> None:
+        await stream.send(VALID_THEN_BAD)
+        seen.append(await read_frames_until_close(stream))
+        closed.set()
+
+    with anyio.fail_after(TIMEOUT):
+        async with scripted_server(script) as port:
+            channel = await wc.connect(
+                f"ws://127.0.0.1:{port}", backend="raw", compression=None, close_timeout=0.2
+            )
+            await channel.done  # nobody reads the stream: the failure completes after close_timeout
+            await closed.wait()
+            assert seen == [[(Opcode.CLOSE, (1002).to_bytes(2, "big") + b"protocol error")]]
+            assert channel.close_code == 1006
+            # The message received before the error is still readable, then the stream ends.
+            assert [m async for m in channel.stream] == ["valid"]
+
+
+async def test_concurrent_connections_do_not_mix_their_bytes() -> None:
+    """The asyncio driver shares one read buffer per thread: each connection's partial frames and
+    message parts must be copied out of it before the next read, whoever that read is for."""
+
+    async def exchange(url: str, seed: int) -> None:
+        messages: list[wc.Message] = [
+            bytes((seed + i) & 0xFF for i in range(300_000)),
+            ("é" + str(seed)) * 50_000,
+            bytes([seed]) * 70_001,
+        ]
+        async with wc.connect(url, backend="raw", compression=None, max_size=2**21) as channel:
+            for message in messages:
+                await channel.sink.add(message)
+            for message in messages:
+                assert await anext(channel.stream) == message
+
+    with anyio.fail_after(TIMEOUT):
+        async with echo_url(None, max_size=2**21) as url, anyio.create_task_group() as tg:
+            for seed in range(4):
+                tg.start_soon(exchange, url, seed)

@@ -8,11 +8,12 @@ from ws_channel_backends.raw.frames import (
     Frame,
     FrameParser,
     Opcode,
+    new_mask_key,
     parse_close,
     serialize_close,
     serialize_frame,
 )
-from ws_channel_backends.raw.mask import apply_mask
+from ws_channel_backends.raw.mask import apply_mask, mask_in_place
 from ws_channel_core.errors import CloseFrame, PayloadTooBig, ProtocolError
 
 KEY = bytes([0x37, 0xFA, 0x21, 0x3D])
@@ -150,3 +151,35 @@ class TestClosePayload:
         with pytest.raises(ProtocolError) as info:
             parse_close(b"\x03\xe8\xff")
         assert info.value.close_code == 1007
+
+
+def test_mask_keys_are_fresh_random_bytes() -> None:
+    keys = [new_mask_key() for _ in range(3000)]  # spans several refills of the key pool
+    assert all(len(key) == 4 for key in keys)
+    assert len(set(keys)) > 2990  # 4-byte random keys: a few collisions at most by chance
+
+
+@pytest.mark.parametrize("size", [1, 3, 4, 5, 127, 511, 512, 513, 1024, 4099, 70_001])
+@pytest.mark.parametrize("offset", [0, 1, 2, 3, 6])
+def test_apply_mask_matches_the_byte_by_byte_definition(size: int, offset: int) -> None:
+    data = bytes((i * 7 + 3) & 0xFF for i in range(size))  # both masking methods' size ranges
+    key = bytes([0x00, 0xFF, 0x5A, 0xA5])
+    expected = bytes(b ^ key[(i + offset) % 4] for i, b in enumerate(data))
+    assert apply_mask(data, key, offset) == expected
+    assert apply_mask(memoryview(bytearray(data)), key, offset) == expected
+
+
+@pytest.mark.parametrize("start", [0, 1, 6, 10])
+@pytest.mark.parametrize("offset", [0, 3, 5])
+def test_mask_in_place_matches_apply_mask(start: int, offset: int) -> None:
+    payload = bytes(range(256)) * 9
+    buf = bytearray(b"h" * start + payload)
+    mask_in_place(buf, start, KEY, offset)
+    assert buf == b"h" * start + apply_mask(payload, KEY, offset)
+
+
+def test_large_masked_frames_round_trip() -> None:
+    payload = bytes(range(256)) * 4099  # above the size where frames are masked in place
+    wire = serialize_frame(Opcode.BINARY, payload, mask=True, mask_key=KEY)
+    assert wire[10:14] == KEY and wire[14:] == apply_mask(payload, KEY)
+    assert list(FrameParser(expect_mask=True).feed(wire)) == [Frame(Opcode.BINARY, payload)]

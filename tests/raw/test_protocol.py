@@ -67,6 +67,16 @@ class TestMessages:
         assert server.events_received() == [Ping(b"p"), Pong(b"q"), TextMessage("Hello")]
         assert sent_frames(server) == [Frame(Opcode.PONG, b"p")]
 
+    def test_large_masked_message_fed_in_odd_chunks(self) -> None:
+        payload = bytes((i * 31) & 0xFF for i in range(300_001))
+        wire = client_frame(Opcode.BINARY, payload[:100_003], fin=False) + client_frame(
+            Opcode.CONTINUATION, payload[100_003:]
+        )
+        server = Connection(server_side=True)
+        for i in range(0, len(wire), 7777):  # chunks both below and above the in-place threshold
+            server.receive_data(wire[i : i + 7777])
+        assert server.events_received() == [BinaryMessage(payload)]
+
     def test_utf8_split_across_fragments(self) -> None:
         data = "🎨⛳🌈".encode()
         server = Connection(server_side=True)
@@ -226,10 +236,17 @@ class TestClosingHandshake:
         client.receive_data(serialize_frame(Opcode.CLOSE, serialize_close(4123, "server closed")))
         assert client.events_received() == [CloseReceived(CloseFrame(4123, "server closed"))]
         (answer,) = list(FrameParser(expect_mask=True).feed(client.data_to_send()))
-        assert answer == Frame(Opcode.CLOSE, serialize_close(4123))
+        assert answer == Frame(Opcode.CLOSE, serialize_close(4123, "server closed"))
         assert client.close_expected() and not client.should_close_transport
         client.receive_eof()
         assert client.should_close_transport
+
+    def test_server_echoes_the_code_and_the_reason(self) -> None:
+        server = Connection(server_side=True)
+        server.receive_data(client_frame(Opcode.CLOSE, serialize_close(3678, "raisin")))
+        assert server.events_received() == [CloseReceived(CloseFrame(3678, "raisin"))]
+        assert sent_frames(server) == [Frame(Opcode.CLOSE, serialize_close(3678, "raisin"))]
+        assert server.close_sent == CloseFrame(3678, "raisin")
 
     def test_close_without_code_is_answered_without_code(self) -> None:
         server = Connection(server_side=True)
@@ -265,3 +282,38 @@ class TestClosingHandshake:
         (frame,) = list(FrameParser(expect_mask=True).feed(client.data_to_send()))
         assert frame == Frame(Opcode.CLOSE, serialize_close(1011, "keepalive ping timeout"))
         assert client.should_close_transport
+
+
+class TestDeferredFailure:
+    """``defer_failure``: the close frame of a peer error waits for ``fail_pending``."""
+
+    bad = client_frame(Opcode.TEXT, b"valid") + client_frame(5)  # then a reserved opcode
+
+    def test_messages_before_the_error_are_delivered_and_may_be_answered(self) -> None:
+        server = Connection(server_side=True, defer_failure=True)
+        server.receive_data(self.bad)
+        events = server.events_received()
+        assert events[0] == TextMessage("valid") and isinstance(events[1], ProtocolFailure)
+        assert server.failure_pending and not server.should_close_transport
+        assert server.data_to_send() == b""
+        server.receive_data(client_frame(Opcode.TEXT, b"ignored"))  # input stopped at the error
+        assert server.events_received() == []
+        server.send_text("valid")  # the echo goes out before the close frame
+        server.fail_pending()
+        assert sent_frames(server) == [
+            Frame(Opcode.TEXT, b"valid"),
+            Frame(Opcode.CLOSE, serialize_close(1002, "protocol error")),
+        ]
+        assert server.should_close_transport and not server.failure_pending
+
+    def test_a_local_close_carries_the_error_code(self) -> None:
+        server = Connection(server_side=True, defer_failure=True)
+        server.receive_data(client_frame(Opcode.TEXT, b"\xff"))
+        server.send_close(1000, "bye")
+        assert sent_frames(server) == [Frame(Opcode.CLOSE, serialize_close(1007, "invalid UTF-8"))]
+        assert server.should_close_transport
+
+    def test_fail_pending_without_a_failure_does_nothing(self) -> None:
+        server = Connection(server_side=True, defer_failure=True)
+        server.fail_pending()
+        assert server.data_to_send() == b"" and not server.should_close_transport

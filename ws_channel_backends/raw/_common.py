@@ -41,6 +41,7 @@ def make_engine(options: Options, *, server_side: bool, deflate: DeflateParamete
         max_size=options.max_size,
         max_frame_size=max_frame if isinstance(max_frame, int) else None,
         deflate=PerMessageDeflate(deflate, server_side=server_side) if deflate is not None else None,
+        defer_failure=True,
     )
 
 

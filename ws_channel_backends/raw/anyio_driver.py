@@ -10,8 +10,25 @@ Where they live follows structured concurrency:
   as a trio *system task* (``trio.lowlevel.spawn_system_task``) or an asyncio task. Either way the
   channel cancels them when it closes, and they never let an exception escape.
 
-Sends go through one lock, so frames from concurrent senders never interleave; ``stream.send`` itself
-blocks while the peer is not reading, which bounds the write buffer.
+Writing. Every outgoing frame is appended, whole and in engine order, to one pending buffer; one task
+at a time (whichever sender finds nobody writing) hands that buffer to ``stream.send`` until it is
+empty, so frames from concurrent senders never interleave and small messages are coalesced into one
+write. ``write_limit`` is honoured as a byte count, as in the asyncio driver: ``add()`` returns once its
+frame is queued and no more than ``write_limit`` bytes wait in the pending buffer; above that it waits
+for the writer to make progress. Below us, anyio's streams keep no write buffer of their own (on
+asyncio anyio sets the transport's high-water mark to 0; on trio ``send_all`` returns once the kernel
+took every byte), so the bytes this driver holds for a connection are bounded by ``write_limit`` plus
+the frame being written.
+
+Cancellation. A cancelled ``add()`` that was only waiting for room has already queued its frame: it
+is still sent, whole (as on the asyncio driver, whose transport keeps what was written). A
+cancellation that lands while a task is inside ``stream.send`` may leave part of a frame on the wire
+(trio writes in pieces), after which the byte stream can never be parsed again: the connection is
+then failed at once (aborted, ``close_code`` 1006, ``close_error`` saying why), so the peer sees a
+dropped connection, never a corrupt frame.
+
+Fragmented messages exist only at the engine level (``Connection.send_text(..., fin=False)``; the
+channel API sends whole messages) and are sent uncompressed: see :meth:`.Connection.send_text`.
 """
 
 from __future__ import annotations
@@ -78,6 +95,12 @@ class StreamChannel(ChannelBase):
     Build it with :func:`channel_over_stream`, or get it from :func:`connect` / :func:`serve`.
     """
 
+    __slots__ = (
+        "_aborting", "_bytes", "_bytes_closed", "_changed", "_close_timer_started", "_ended", "_engine",
+        "_finished", "_initial", "_options", "_pending", "_ping_payload", "_pong_event", "_queue",
+        "_scopes", "_sent_noted", "_task_group", "_write_broken", "_write_limit", "_writing", "_written",
+    )
+
     def __init__(
         self,
         stream: anyio.abc.ByteStream,
@@ -97,7 +120,14 @@ class StreamChannel(ChannelBase):
         self._ended = False
         self._finished = False
         self._bytes_closed = False
-        self._send_lock = anyio.Lock()
+        # The write path (see the module docstring): frames queued for writing, whether a task is
+        # writing them, an event renewed after each write, and whether writing failed for good.
+        self._pending = bytearray()
+        self._writing = False
+        self._written = anyio.Event()
+        self._write_broken = False
+        self._write_limit = options.write_limit
+        self._aborting = False
         self._scopes: list[anyio.CancelScope] = []
         self._ping_payload: bytes | None = None
         self._pong_event: anyio.Event | None = None
@@ -185,19 +215,38 @@ class StreamChannel(ChannelBase):
             elif kind is ProtocolFailure:
                 self._note_error(event.error)  # type: ignore[union-attr]
                 self._ended = True
+                self._defer_failure()
         if events or self._ended:
             self._notify()
         await self._flush()
 
+    def _defer_failure(self) -> None:
+        """The peer broke the protocol: fail now, or once the messages before the error are read.
+
+        Same policy as the asyncio driver: the close frame waits until the stream is read past the
+        messages that preceded the error, the application closes, or ``close_timeout`` passes.
+        """
+        timeout = self._options.close_timeout
+        if not self._queue or not timeout:
+            self._engine.fail_pending()
+        else:
+            self._spawn(self._failure_timer)
+
+    async def _failure_timer(self) -> None:
+        assert self._options.close_timeout is not None
+        await anyio.sleep(self._options.close_timeout)
+        await self._fail_pending()
+
+    async def _fail_pending(self) -> None:
+        if self._engine.failure_pending and not self._finished:
+            self._engine.fail_pending()
+            await self._flush()
+
     async def _flush(self) -> None:
         engine = self._engine
-        async with self._send_lock:
-            data = engine.data_to_send()
-            if data and not self._bytes_closed:
-                try:
-                    await self._bytes.send(data)
-                except _STREAM_ERRORS:
-                    engine.receive_eof()
+        closing = engine.should_close_transport
+        # Before closing the stream, every queued byte (the close frame last) must be written.
+        await self._write(engine.data_to_send(), wait_all=closing)
         if not self._sent_noted and engine.close_sent is not None:
             self._sent_noted = True
             self._note_close_sent(engine.close_sent)
@@ -208,6 +257,65 @@ class StreamChannel(ChannelBase):
         elif engine.close_expected() and not self._close_timer_started:
             self._close_timer_started = True
             self._spawn(self._close_timer)
+
+    async def _write(self, data: bytes, *, wait_all: bool = False) -> bool:
+        """Queue ``data`` (whole frames) for writing and see it written; see the module docstring.
+
+        Returns once the data is written, or queued behind a running writer with no more than
+        ``write_limit`` bytes pending (``wait_all``: once nothing is pending at all). Returns ``False``
+        when writing is no longer possible (the data is then lost with the connection).
+        """
+        if self._write_broken or self._bytes_closed:
+            return False
+        pending = self._pending
+        if data:
+            pending += data
+        while self._writing:
+            if not wait_all and len(pending) <= self._write_limit:
+                return True
+            await self._written.wait()
+            if self._write_broken:
+                return False
+        if not pending:
+            return True
+        self._writing = True
+        completed = False
+        try:
+            while pending and not self._write_broken:
+                chunk = bytes(pending)
+                pending.clear()
+                await self._bytes.send(chunk)
+                self._wake_senders()
+            completed = True
+        except _STREAM_ERRORS:
+            completed = True  # the stream is gone: nothing half-written can be seen any more
+            self._write_failed(None)
+            self._engine.receive_eof()
+        finally:
+            self._writing = False
+            if not completed:
+                # Cancelled (or failed) inside stream.send: part of a frame may be on the wire.
+                self._write_failed(
+                    WebSocketChannelError(
+                        "a send was interrupted while writing a frame; the connection was aborted"
+                    )
+                )
+            self._wake_senders()
+        return not self._write_broken
+
+    def _wake_senders(self) -> None:
+        """Tell senders waiting for room (or for the writer to finish) that the writer progressed."""
+        written = self._written
+        self._written = anyio.Event()
+        written.set()
+
+    def _write_failed(self, error: WebSocketChannelError | None) -> None:
+        """Writing can no longer go on: drop what is queued, wake the waiters, fail the connection."""
+        self._write_broken = True
+        self._pending.clear()
+        if error is not None and not self._aborting and not self._finished:
+            self._note_error(error)
+        self._abort_connection()
 
     async def _close_stream(self) -> None:
         if not self._bytes_closed:
@@ -234,6 +342,8 @@ class StreamChannel(ChannelBase):
         queue = self._queue
         while not queue:
             if self._ended:
+                if self._engine.failure_pending:
+                    await self._fail_pending()  # every message before the peer's error was read
                 return None
             await self._changed.wait()
         message = queue.popleft()
@@ -246,6 +356,8 @@ class StreamChannel(ChannelBase):
     async def _send_message(self, message: Message) -> None:
         if self._finished:
             raise self._closed_error()
+        if self._write_broken:
+            raise self._closed_error()
         engine = self._engine
         try:
             if type(message) is str:
@@ -254,14 +366,9 @@ class StreamChannel(ChannelBase):
                 engine.send_binary(message)  # type: ignore[arg-type]
         except WebSocketChannelError:
             raise self._closed_error() from None
-        async with self._send_lock:
-            data = engine.data_to_send()
-            if data:
-                try:
-                    await self._bytes.send(data)
-                except _STREAM_ERRORS as exc:
-                    self._abort_connection()
-                    raise self._closed_error() from exc
+        # No checkpoint between the engine and the queue: frames keep the engine's order.
+        if not await self._write(engine.data_to_send()):
+            raise self._closed_error()
 
     async def _close_connection(self, code: int | None, reason: str) -> None:
         self._queue.clear()
@@ -275,6 +382,7 @@ class StreamChannel(ChannelBase):
             await self._done_event.wait()
 
     def _abort_connection(self) -> None:
+        self._aborting = True
         self._ended = True
         self._notify()
         for scope in self._scopes:
@@ -291,6 +399,8 @@ class StreamChannel(ChannelBase):
             await anyio.sleep(interval)
             if engine.close_expected() or self._finished:
                 return
+            if engine.failure_pending:
+                continue
             payload = os.urandom(4)
             self._ping_payload = payload
             pong = self._pong_event = anyio.Event()

@@ -18,6 +18,15 @@ buffer never holds more than one partial header or one control frame (at most 13
 the message size. Peer errors never raise out of :meth:`receive_data`: they become a
 :class:`~.events.ProtocolFailure` event, a queued close frame with the right code (1002, 1007, 1009)
 and :attr:`Connection.should_close_transport`.
+
+Deferred failure (``defer_failure=True``, what both drivers use): a peer error still stops all input
+at once and is still reported as :class:`~.events.ProtocolFailure`, after the complete messages that
+preceded the bad frame, but its close frame waits until the driver calls :meth:`Connection.fail_pending`
+(or :meth:`Connection.send_close`, or :meth:`Connection.fail`). Meanwhile the application may still
+send, so an echo of those messages goes out before the close frame: the order a peer that pipelined
+"valid message, bad frame" expects (Autobahn 3.2-3.4, 4.1.3-4.1.5, 4.2.3-4.2.4, 5.15). The drivers
+call :meth:`~Connection.fail_pending` once the application has read every message received before the
+error, or after ``close_timeout`` when it does not read.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from ws_channel_core.options import DEFAULT_MAX_SIZE
 from .deflate import PerMessageDeflate
 from .events import BinaryMessage, CloseReceived, Event, Ping, Pong, ProtocolFailure, TextMessage
 from .frames import MAX_CONTROL_PAYLOAD, parse_close, parse_header, serialize_close, serialize_frame
-from .mask import apply_mask
+from .mask import apply_mask, mask_in_place
 from .utf8 import Utf8Decoder, decode_text
 
 __all__ = ["Connection", "State"]
@@ -63,7 +72,17 @@ class Connection:
         max_frame_size: largest incoming frame payload (``None``: only ``max_size`` applies; payloads
             are streamed, so a long frame never sits in memory whole).
         deflate: the negotiated permessage-deflate state, if any.
+        defer_failure: queue the close frame of a peer error only on :meth:`fail_pending` (see the
+            module docstring); ``False`` queues it at once.
     """
+
+    __slots__ = (
+        "_buf", "_decoder", "_events", "_frame_fin", "_frame_key", "_frame_left", "_frame_offset",
+        "_in_frame", "_mask", "_msg_compressed", "_msg_opcode", "_msg_parts", "_msg_size", "_out",
+        "_send_fragmenting", "_should_close", "_text_parts", "close_received", "close_sent",
+        "defer_failure", "deflate", "eof_received", "error", "failure_pending", "max_frame_size",
+        "max_size", "server_side", "state",
+    )
 
     def __init__(
         self,
@@ -72,8 +91,10 @@ class Connection:
         max_size: int | None = DEFAULT_MAX_SIZE,
         max_frame_size: int | None = None,
         deflate: PerMessageDeflate | None = None,
+        defer_failure: bool = False,
     ) -> None:
         self.server_side = server_side
+        self.defer_failure = defer_failure
         self.max_size = max_size
         self.max_frame_size = max_frame_size
         self.deflate = deflate
@@ -84,6 +105,8 @@ class Connection:
         self.close_sent: CloseFrame | None = None
         #: Why the connection failed, if it did.
         self.error: ProtocolError | None = None
+        #: A peer error whose close frame waits for :meth:`fail_pending` (``defer_failure`` only).
+        self.failure_pending = False
         self.eof_received = False
         self._should_close = False
         self._mask = not server_side
@@ -100,7 +123,7 @@ class Connection:
         self._msg_opcode = 0
         self._msg_compressed = False
         self._msg_size = 0
-        self._msg_parts: list[bytes] = []
+        self._msg_parts: list[bytes | bytearray] = []
         self._text_parts: list[str] = []
         self._decoder: Utf8Decoder | None = None
         self._send_fragmenting = False
@@ -109,8 +132,8 @@ class Connection:
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Feed bytes read from the peer. Never raises: peer errors become events."""
-        if self._should_close or self.close_received is not None or self.eof_received:
-            return  # RFC 6455 5.5.1: nothing is processed after the peer's close frame
+        if self._should_close or self.close_received is not None or self.eof_received or self.error:
+            return  # RFC 6455 5.5.1: nothing is processed after the peer's close frame (or an error)
         if self._buf:
             self._buf += data
             buf: bytes | bytearray | memoryview = self._buf
@@ -208,10 +231,13 @@ class Connection:
         size = len(chunk)
         key = self._frame_key
         data: bytes | bytearray | memoryview
-        if key is not None:
+        if key is None:
+            data = chunk
+        elif size < 1024:
             data = apply_mask(chunk, key, self._frame_offset)
         else:
-            data = chunk
+            data = bytearray(chunk)  # our own copy, unmasked in place and kept as a message part
+            mask_in_place(data, 0, key, self._frame_offset)
         self._frame_offset += size
         self._frame_left -= size
         message_done = frame_done and self._frame_fin
@@ -235,7 +261,7 @@ class Connection:
                 decoder.reset()
         else:
             if data:
-                self._msg_parts.append(bytes(data))
+                self._msg_parts.append(data if type(data) is bytearray else bytes(data))
             if message_done:
                 self._events.append(BinaryMessage(b"".join(self._msg_parts)))
                 self._msg_parts.clear()
@@ -254,9 +280,13 @@ class Connection:
             self.close_received = frame
             self._events.append(CloseReceived(frame))
             if self.close_sent is None:
-                # RFC 6455 5.5.1: answer with a close frame, typically echoing the status code.
-                code = None if frame.code == 1005 else frame.code
-                self._queue_close(code, "")
+                # RFC 6455 5.5.1: answer with a close frame, "typically echoing the status code it
+                # received". We echo the reason too (as websockets and aiohttp do), so a peer that
+                # closed with (3678, "raisin") sees exactly that in the answer.
+                if frame.code == 1005:
+                    self._queue_close(None, "")
+                else:
+                    self._queue_close(frame.code, frame.reason)
             self.state = State.CLOSED
             # RFC 6455 7.1.1: the server closes the TCP connection first.
             if self.server_side:
@@ -265,8 +295,22 @@ class Connection:
     def _fail_from_peer(self, error: ProtocolError) -> None:
         self.error = error
         self._events.append(ProtocolFailure(error))
+        if self.defer_failure:
+            self.failure_pending = True
+        else:
+            self._fail_for_error(error)
+
+    def _fail_for_error(self, error: ProtocolError) -> None:
         reason = {1007: "invalid UTF-8", 1009: "message too big"}.get(error.close_code, "protocol error")
         self.fail(error.close_code, reason)
+
+    def fail_pending(self) -> None:
+        """Complete a deferred peer failure: queue its close frame (1002, 1007 or 1009) and end.
+
+        Does nothing when no failure is pending.
+        """
+        if self.failure_pending and self.error is not None:
+            self._fail_for_error(self.error)
 
     # -- output --------------------------------------------------------------------------------
 
@@ -276,6 +320,11 @@ class Connection:
 
     def send_text(self, data: str | bytes, *, fin: bool = True) -> None:
         """Queue a text message (``bytes`` must be UTF-8); ``fin=False`` starts a fragmented one.
+
+        With permessage-deflate negotiated, a whole message (``fin=True``) is compressed; a fragmented
+        one (``fin=False`` then :meth:`send_continuation`) is sent uncompressed, which RFC 7692 allows
+        (compression is chosen per message, by RSV1 on its first frame). The channel API only sends
+        whole messages, so this affects only callers of the engine's fragmenting API.
 
         Raises:
             ConnectionClosed: a close frame was already sent or received.
@@ -335,6 +384,10 @@ class Connection:
         """
         if self.close_sent is not None or self._should_close:
             raise ConnectionClosed.for_frames(self.close_received, self.close_sent)
+        if self.failure_pending and self.error is not None:
+            # The peer broke the protocol: our close carries that code, whatever the caller asked.
+            self._fail_for_error(self.error)
+            return
         self._queue_close(code, reason)
         if self.close_received is not None:
             self.state = State.CLOSED
@@ -352,6 +405,7 @@ class Connection:
 
         After this, :attr:`should_close_transport` is ``True`` and incoming data is ignored.
         """
+        self.failure_pending = False
         if self.close_sent is None and not self.eof_received:
             self._queue_close(code, reason)
         self.state = State.CLOSED
