@@ -213,43 +213,6 @@ class _WireProtocol(asyncio.BufferedProtocol):
             channel._eof()
 
 
-class _QueueStream:
-    """``channel.stream`` on the asyncio driver: the base class's single-consumer contract, but a
-    message already queued is handed out without awaiting a second coroutine (pipelined traffic)."""
-
-    __slots__ = ("_channel", "_reading", "_ended")
-
-    def __init__(self, channel: AsyncioChannel) -> None:
-        self._channel = channel
-        self._reading = False
-        self._ended = False
-
-    def __aiter__(self) -> _QueueStream:
-        return self
-
-    async def __anext__(self) -> Message:
-        if self._ended:
-            raise StopAsyncIteration
-        if self._reading:
-            raise RuntimeError("another task is already reading this channel's stream")
-        channel = self._channel
-        queue = channel._queue
-        if queue:
-            message = queue.popleft()
-            if channel._reading_paused and len(queue) < channel._max_queue:
-                channel._resume_reading()
-            return message
-        self._reading = True
-        try:
-            received = await channel._receive_message()
-        finally:
-            self._reading = False
-        if received is None:
-            self._ended = True
-            raise StopAsyncIteration
-        return received
-
-
 class AsyncioChannel(ChannelBase):
     """A WebSocket channel run by the asyncio driver."""
 
@@ -270,7 +233,6 @@ class AsyncioChannel(ChannelBase):
         self._options = options
         self._max_queue = options.max_queue
         self._queue: deque[Message] = deque()
-        self._stream = _QueueStream(self)
         self._waiter: asyncio.Future[None] | None = None
         self._ended = False  # no more messages will be queued
         self._reading_paused = False
@@ -379,6 +341,15 @@ class AsyncioChannel(ChannelBase):
         self._end_stream()
         self._resume_writing()
         self._record_close()
+
+    def _receive_message_nowait(self) -> Message | None:
+        queue = self._queue
+        if not queue:
+            return None
+        message = queue.popleft()
+        if self._reading_paused and len(queue) < self._max_queue:
+            self._resume_reading()
+        return message
 
     async def _receive_message(self) -> Message | None:
         queue = self._queue
