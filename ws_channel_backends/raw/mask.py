@@ -7,14 +7,28 @@ Two methods, each the fastest for its size range (measured on CPython 3.11):
   ``key[i]``), and each lane is XORed by ``bytes.translate`` through a 256-byte table. Slicing,
   translating and slice assignment are simple C loops, about three times faster than the big-integer
   route on 1 MiB (which needs base conversions) and about 1 ns per byte.
+
+When the websockets library is installed (the ``websockets`` extra), its C ``apply_mask`` is used
+instead from 64 bytes on: about 65 times faster on 1 MiB (50 us against 3.3 ms measured here), which
+is what makes large client messages affordable. The raw backend still needs nothing beyond anyio.
 """
 
 from __future__ import annotations
 
 __all__ = ["apply_mask", "mask_in_place"]
 
+from collections.abc import Callable
+
 #: Payloads shorter than this use the big-integer XOR.
 _LANE_THRESHOLD = 1024
+#: Payloads from this size on use the C routine, when there is one.
+_C_THRESHOLD = 64
+
+_c_apply_mask: Callable[[bytes | bytearray | memoryview, bytes], bytes] | None
+try:
+    from websockets.speedups import apply_mask as _c_apply_mask
+except ImportError:  # websockets (or its compiled speedups) is not installed
+    _c_apply_mask = None
 _IDENTITY = int.from_bytes(bytes(range(256)), "little")
 #: ``_TABLES[k]`` maps each byte ``b`` to ``b ^ k`` (64 KiB in all, built at import in well under 1 ms).
 _TABLES: tuple[bytes, ...] = tuple(
@@ -34,6 +48,8 @@ def apply_mask(data: bytes | bytearray | memoryview, key: bytes, offset: int = 0
     shift = offset & 3
     if shift:
         key = key[shift:] + key[:shift]
+    if _c_apply_mask is not None and size >= _C_THRESHOLD:
+        return _c_apply_mask(data, key)
     if size < _LANE_THRESHOLD:
         stream = (key * ((size >> 2) + 1))[:size]
         return (int.from_bytes(data, "little") ^ int.from_bytes(stream, "little")).to_bytes(size, "little")
@@ -51,6 +67,11 @@ def mask_in_place(buf: bytearray, start: int, key: bytes, offset: int = 0) -> No
     shift = offset & 3
     if shift:
         key = key[shift:] + key[:shift]
+    if _c_apply_mask is not None and len(buf) - start >= _C_THRESHOLD:
+        with memoryview(buf) as view:
+            masked = _c_apply_mask(view[start:], key)
+        buf[start:] = masked
+        return
     tables = _TABLES
     buf[start::4] = buf[start::4].translate(tables[key[0]])
     buf[start + 1 :: 4] = buf[start + 1 :: 4].translate(tables[key[1]])
