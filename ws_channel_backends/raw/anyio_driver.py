@@ -37,7 +37,6 @@ import asyncio
 import logging
 import os
 import ssl as ssl_module
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -46,7 +45,7 @@ import anyio
 import anyio.abc
 from anyio.streams.tls import TLSListener
 
-from ws_channel_core.base import ChannelBase, run_handler
+from ws_channel_core.base import run_handler
 from ws_channel_core.channel import Handler, Message
 from ws_channel_core.errors import InvalidHandshake, KeepaliveTimeout, WebSocketChannelError
 from ws_channel_core.handshake import generate_key
@@ -55,7 +54,7 @@ from ws_channel_core.uri import WebSocketURI
 
 from ._common import READ_SIZE, make_engine, running_library
 from .deflate import DeflateParameters
-from .events import BinaryMessage, CloseReceived, Pong, ProtocolFailure, TextMessage
+from .engine_channel import EngineChannel
 from .handshake import HttpReader, accept_request, build_request, check_response, reject_response
 from .protocol import Connection
 
@@ -89,15 +88,15 @@ def _spawn_detached(function: Callable[[], Coroutine[Any, Any, None]]) -> None:
         task.add_done_callback(_asyncio_tasks.discard)
 
 
-class StreamChannel(ChannelBase):
+class StreamChannel(EngineChannel):
     """A WebSocket channel over an already-upgraded anyio byte stream (frames only, no HTTP).
 
     Build it with :func:`channel_over_stream`, or get it from :func:`connect` / :func:`serve`.
     """
 
     __slots__ = (
-        "_aborting", "_bytes", "_bytes_closed", "_changed", "_close_timer_started", "_ended", "_engine",
-        "_finished", "_initial", "_options", "_pending", "_ping_payload", "_pong_event", "_queue",
+        "_aborting", "_bytes", "_bytes_closed", "_changed", "_close_timer_started",
+        "_finished", "_initial", "_options", "_pending", "_ping_payload", "_pong_event",
         "_scopes", "_sent_noted", "_task_group", "_write_broken", "_write_limit", "_writing", "_written",
     )
 
@@ -111,13 +110,10 @@ class StreamChannel(ChannelBase):
         task_group: anyio.abc.TaskGroup | None = None,
         initial_data: bytes = b"",
     ) -> None:
-        super().__init__(protocol=protocol)
+        super().__init__(engine, protocol=protocol)
         self._bytes = stream
-        self._engine = engine
         self._options = options
-        self._queue: deque[Message] = deque()
         self._changed = anyio.Event()
-        self._ended = False
         self._finished = False
         self._bytes_closed = False
         # The write path (see the module docstring): frames queued for writing, whether a task is
@@ -198,27 +194,15 @@ class StreamChannel(ChannelBase):
             await self._process()
 
     async def _process(self) -> None:
-        engine = self._engine
-        events = engine.events_received()
-        queue = self._queue
-        for event in events:
-            kind = type(event)
-            if kind is TextMessage or kind is BinaryMessage:
-                if not self._ended:
-                    queue.append(event.data)  # type: ignore[union-attr]
-            elif kind is Pong:
-                if event.payload == self._ping_payload and self._pong_event is not None:  # type: ignore[union-attr]
-                    self._pong_event.set()
-            elif kind is CloseReceived:
-                self._note_close_received(event.frame)  # type: ignore[union-attr]
-                self._ended = True
-            elif kind is ProtocolFailure:
-                self._note_error(event.error)  # type: ignore[union-attr]
-                self._ended = True
-                self._defer_failure()
+        events = self._engine.events_received()
+        self._dispatch(events)
         if events or self._ended:
             self._notify()
         await self._flush()
+
+    def _pong(self, payload: bytes) -> None:
+        if payload == self._ping_payload and self._pong_event is not None:
+            self._pong_event.set()
 
     def _defer_failure(self) -> None:
         """The peer broke the protocol: fail now, or once the messages before the error are read.

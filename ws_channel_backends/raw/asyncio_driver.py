@@ -25,11 +25,10 @@ import os
 import ssl as ssl_module
 import threading
 import weakref
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from ws_channel_core.base import ChannelBase, run_handler
+from ws_channel_core.base import run_handler
 from ws_channel_core.channel import Handler, Message
 from ws_channel_core.errors import (
     InvalidHandshake,
@@ -41,7 +40,7 @@ from ws_channel_core.options import ClientOptions, Options, ServerOptions
 from ws_channel_core.uri import WebSocketURI
 
 from ._common import make_engine
-from .events import BinaryMessage, CloseReceived, Pong, ProtocolFailure, TextMessage
+from .engine_channel import EngineChannel
 from .handshake import HttpReader, accept_request, build_request, check_response, reject_response
 from .protocol import Connection
 
@@ -213,28 +212,25 @@ class _WireProtocol(asyncio.BufferedProtocol):
             channel._eof()
 
 
-class AsyncioChannel(ChannelBase):
+class AsyncioChannel(EngineChannel):
     """A WebSocket channel run by the asyncio driver."""
 
     __slots__ = (
-        "_close_timer", "_cork", "_cork_scheduled", "_cork_size", "_drain_waiters", "_ended", "_engine",
-        "_failure_timer", "_loop", "_max_queue", "_options", "_ping_payload", "_ping_timer", "_queue",
+        "_close_timer", "_cork", "_cork_scheduled", "_cork_size", "_drain_waiters",
+        "_failure_timer", "_loop", "_max_queue", "_options", "_ping_payload", "_ping_timer",
         "_reading_paused", "_sent_noted", "_transport", "_waiter", "_wire", "_write_paused",
     )
 
     def __init__(self, wire: _WireProtocol, engine: Connection, protocol: str | None) -> None:
-        super().__init__(protocol=protocol)
+        super().__init__(engine, protocol=protocol)
         self._wire = wire
         assert wire.transport is not None
         self._transport = wire.transport
-        self._engine = engine
         self._loop = wire.loop
         options = wire.options
         self._options = options
         self._max_queue = options.max_queue
-        self._queue: deque[Message] = deque()
         self._waiter: asyncio.Future[None] | None = None
-        self._ended = False  # no more messages will be queued
         self._reading_paused = False
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -254,22 +250,8 @@ class AsyncioChannel(ChannelBase):
     def _feed(self, data: bytes | memoryview) -> None:
         engine = self._engine
         engine.receive_data(data)
-        events = engine.events_received()
+        self._dispatch(engine.events_received())
         queue = self._queue
-        for event in events:
-            kind = type(event)
-            if kind is TextMessage or kind is BinaryMessage:
-                if not self._ended:
-                    queue.append(event.data)  # type: ignore[union-attr]
-            elif kind is Pong:
-                self._pong(event.payload)  # type: ignore[union-attr]
-            elif kind is CloseReceived:
-                self._note_close_received(event.frame)  # type: ignore[union-attr]
-                self._ended = True
-            elif kind is ProtocolFailure:
-                self._note_error(event.error)  # type: ignore[union-attr]
-                self._ended = True
-                self._defer_failure()
         if queue or self._ended:
             waiter = self._waiter
             if waiter is not None and not waiter.done():
