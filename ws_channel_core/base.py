@@ -301,10 +301,16 @@ class ChannelBase(ABC):
 async def run_handler(handler: Handler, channel: WebSocketChannel) -> None:
     """Run a server handler, then close its channel: 1000 when it returns, 1011 when it raises.
 
-    The exception is logged, never propagated: one failing connection must not stop the server.
+    The exception is logged, never propagated: one failing connection must not stop the server. A
+    ``ConnectionClosed`` escaping the handler is not a failure: the peer closed while the handler
+    was still sending (an echo handler whose client closes right after its last message), so it is
+    logged at debug level only.
     """
     try:
         await handler(channel)
+    except ConnectionClosed:
+        logger.debug("connection handler stopped: the connection closed while it was sending")
+        await channel.sink.close()
     except Exception:
         logger.exception("connection handler failed")
         await channel.sink.close(1011)

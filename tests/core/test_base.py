@@ -17,6 +17,7 @@ from ws_channel_core import (
     WebSocketChannel,
     WebSocketSink,
 )
+from ws_channel_core.base import run_handler
 from ws_channel_core.errors import CloseFrame
 
 pytestmark = pytest.mark.anyio
@@ -212,3 +213,39 @@ async def test_close_code_is_none_while_open() -> None:
     channel = FakeChannel()
     assert channel.close_code is None and channel.close_reason is None
     assert channel.close_error is None and channel.close_received_first is None
+
+
+async def test_a_handler_stopped_by_the_peers_close_is_not_logged_as_a_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    channel = FakeChannel()
+
+    async def handler(ch: WebSocketChannel) -> None:
+        channel.peer_closes(1001, "")
+        await ch.sink.add("too late")
+
+    await run_handler(handler, channel)
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+    assert channel.close_code == 1001
+    assert channel.close_calls == 0
+
+
+async def test_a_failing_handler_is_logged_and_closes_with_1011(caplog: pytest.LogCaptureFixture) -> None:
+    channel = FakeChannel()
+
+    async def handler(ch: WebSocketChannel) -> None:
+        raise KeyError("bug")
+
+    await run_handler(handler, channel)
+    assert "connection handler failed" in caplog.text
+    assert channel.close_sent == CloseFrame(1011, "")
+
+
+async def test_a_returning_handler_closes_with_1000() -> None:
+    channel = FakeChannel()
+
+    async def handler(ch: WebSocketChannel) -> None:
+        return None
+
+    await run_handler(handler, channel)
+    assert channel.close_sent == CloseFrame(1000, "")
