@@ -48,18 +48,19 @@ class _EventAwaitable:
 
 
 class _Ready:
-    """The ``ready`` awaitable of a channel whose handshake already finished (or failed)."""
+    """``ready`` of a channel: channels exist only after a successful handshake, so it is complete.
 
-    __slots__ = ("_error",)
+    A failed handshake raises from ``connect()`` itself; there is never a channel whose ``ready`` fails.
+    """
 
-    def __init__(self, error: BaseException | None) -> None:
-        self._error = error
+    __slots__ = ()
 
     def __await__(self) -> Generator[Any, None, None]:
-        if self._error is not None:
-            raise self._error
         return
         yield  # pragma: no cover - makes this a generator
+
+
+_READY = _Ready()
 
 
 class _MessageStream:
@@ -235,7 +236,7 @@ class ChannelBase(ABC):
 
     @property
     def ready(self) -> Awaitable[None]:
-        return _Ready(None)
+        return _READY
 
     @property
     def protocol(self) -> str | None:

@@ -29,9 +29,8 @@ import asyncio
 import logging
 import os
 import struct
-from collections.abc import Coroutine
 from contextlib import suppress
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import anyio
 from aiohttp import ClientSession, ClientWebSocketResponse, WebSocketError, WSMessage, WSMsgType, web
@@ -75,21 +74,6 @@ def _utf8_size_over(text: str, limit: int) -> bool:
     return len(text.encode("utf-8")) > limit
 
 
-class _Stream:
-    """``channel.stream``: ``__anext__`` hands back the channel's own coroutine, one frame per message."""
-
-    __slots__ = ("_channel",)
-
-    def __init__(self, channel: AiohttpChannel) -> None:
-        self._channel = channel
-
-    def __aiter__(self) -> _Stream:
-        return self
-
-    def __anext__(self) -> Coroutine[Any, Any, Message]:
-        return self._channel._next_message()
-
-
 class AiohttpChannel(ChannelBase):
     """A channel over ``aiohttp.ClientWebSocketResponse`` or ``aiohttp.web.WebSocketResponse``.
 
@@ -102,7 +86,7 @@ class AiohttpChannel(ChannelBase):
     __slots__ = (
         "_ws", "_writer", "_is_client", "_queue", "_buffer", "_transport", "_close_timeout", "_max_size",
         "_session", "request", "_loop", "_max_queue", "_pending", "_pump", "_receiving", "_controls",
-        "_input_ended", "_stop_reading", "_finished", "_stream_ended", "_pings", "_abort_handle",
+        "_input_ended", "_stop_reading", "_finished", "_pings", "_abort_handle",
         "_keepalive_task", "_keepalive_handle", "_ping_interval", "_ping_timeout",
     )
 
@@ -143,13 +127,11 @@ class AiohttpChannel(ChannelBase):
         self._max_queue = max_queue
         self._pending: list[Message] = []  # data messages the pump took while nobody was reading
         self._pump: asyncio.Task[None] | None = None
-        self._receiving = False  # a task is inside _next_message: it handles everything
+        self._receiving = False  # a task is inside _receive_message: it handles everything
         self._controls = 0  # control frames (and errors) parsed and not handled yet
         self._input_ended = False  # no more messages are delivered (close frame, failure, local close)
         self._stop_reading = False  # nothing more to read either: release the connection now
         self._finished = False
-        self._stream_ended = False
-        self._stream = _Stream(self)
         self._pings: dict[bytes, asyncio.Future[None]] | None = None
         self._abort_handle: asyncio.TimerHandle | None = None
         # Keepalive runs on timers; a task exists only while a ping is written or a timeout acted on.
@@ -172,22 +154,8 @@ class AiohttpChannel(ChannelBase):
     # -- ChannelBase primitives ---------------------------------------------------------------
 
     async def _receive_message(self) -> Message | None:
-        try:
-            return await self._next_message()
-        except StopAsyncIteration:
-            return None
-
-    async def _next_message(self) -> Message:
-        """The next message for ``stream`` (one coroutine per message: see :class:`_Stream`).
-
-        Raises:
-            StopAsyncIteration: no more messages will come.
-            RuntimeError: another task is reading.
-        """
-        if self._stream_ended:
-            raise StopAsyncIteration
-        if self._receiving:
-            raise RuntimeError("another task is already reading this channel's stream")
+        # The core's stream guarantees one reader at a time; ``_receiving`` tells the input hook that
+        # this reader handles control frames itself.
         self._receiving = True
         try:
             while True:
@@ -197,8 +165,7 @@ class AiohttpChannel(ChannelBase):
                     await asyncio.wait((self._pump,))
                     continue
                 if self._input_ended:
-                    self._stream_ended = True
-                    raise StopAsyncIteration
+                    return None
                 try:
                     msg = await self._queue.read()
                 except Exception as exc:  # EofStream, WebSocketError, a lost connection
@@ -224,24 +191,6 @@ class AiohttpChannel(ChannelBase):
                 self._controls or self._input_ended or self._queue.is_eof()
             ):
                 self._start_pump()
-
-    async def send(self, message: Message) -> None:
-        """``ChannelBase.send`` and ``_send_message`` in one coroutine, straight to the frame writer."""
-        if type(message) is str:
-            data = message.encode("utf-8")
-            opcode = _TEXT
-        elif type(message) is bytes:
-            data = message
-            opcode = _BINARY
-        else:
-            await super().send(message)  # bytearray, memoryview, or a TypeError
-            return
-        if self._close_started or self._close_received is not None or self._closed:
-            raise self._closed_error()
-        try:
-            await self._writer.send_frame(data, opcode)
-        except (ConnectionError, OSError, RuntimeError) as exc:
-            self._raise_closed(exc)
 
     async def _send_message(self, message: Message) -> None:
         try:
