@@ -14,7 +14,7 @@ from .errors import CloseFrame, WebSocketChannelError
 __all__ = ["Message", "WebSocketSink", "WebSocketChannel", "WebSocketServer", "Handler"]
 
 #: A WebSocket message: ``str`` for text frames, ``bytes`` for binary frames.
-Message: TypeAlias = "str | bytes"
+Message: TypeAlias = str | bytes
 
 
 @runtime_checkable
@@ -120,7 +120,7 @@ class WebSocketChannel(Protocol):
 
 
 #: A server's per-connection callback; the channel is closed (1000) when it returns, 1011 if it raises.
-Handler: TypeAlias = "Callable[[WebSocketChannel], Awaitable[None]]"
+Handler: TypeAlias = Callable[[WebSocketChannel], Awaitable[None]]
 
 
 @runtime_checkable

@@ -18,9 +18,9 @@ __all__ = [
 ]
 
 #: ``"deflate"`` for permessage-deflate (RFC 7692), ``None`` for no compression.
-Compression: TypeAlias = 'Literal["deflate"] | None'
+Compression: TypeAlias = Literal["deflate"] | None
 #: Extra headers, as a mapping or as (name, value) pairs.
-HeadersLike: TypeAlias = "Mapping[str, str] | Iterable[tuple[str, str]] | None"
+HeadersLike: TypeAlias = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
 DEFAULT_MAX_SIZE = 2**20
 
