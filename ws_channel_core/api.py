@@ -45,7 +45,7 @@ class Connect:
         return self._open().__await__()
 
     async def _open(self) -> WebSocketChannel:
-        backend = get_backend(self.backend)
+        backend = get_backend(self.backend, role="client")
         try:
             with anyio.fail_after(self.options.connect_timeout):
                 channel = await backend.connect(self.uri, self.options)
@@ -120,7 +120,7 @@ def connect(
         InvalidHandshake: when awaited: refused connection, DNS failure, HTTP answer without upgrade
             (``InvalidStatus``), bad accept value, unexpected subprotocol, timeout
             (``HandshakeTimeout``).
-        LookupError: the backend is unknown or its library is missing.
+        LookupError: the backend is unknown, its library is missing, or it cannot act as a client.
     """
     uri = parse_uri(url)
     options = ClientOptions(
@@ -167,7 +167,7 @@ def serve(
     connections with 1001.
 
     Raises:
-        ValueError: an option is out of range; LookupError: the backend is unavailable.
+        ValueError: an option is out of range; LookupError: the backend is unavailable or cannot serve.
     """
     if not callable(handler):
         raise TypeError("handler must be an async callable taking a channel")
@@ -187,7 +187,7 @@ def serve(
         ssl=ssl,
         extra=dict(extra or {}),
     )
-    chosen = get_backend(backend)
+    chosen = get_backend(backend, role="server")
     handle = functools.partial(run_handler, handler)  # no extra coroutine frame per connection
 
     @asynccontextmanager

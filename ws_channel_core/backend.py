@@ -7,9 +7,13 @@ A backend package exposes one object satisfying :class:`Backend` and registers i
 
 The extra in brackets names what to install when the backend's library is missing.
 
-Optional attributes, read with ``getattr`` by the conformance suite and the CLI (never by cases):
+Optional attributes, read with ``getattr`` by the registry, the conformance suite and the CLI (never
+by cases):
 
 - ``event_loops: tuple[str, ...]``: the anyio backends it runs on; default ``("asyncio",)``.
+- ``roles: tuple[str, ...]``: what it can be, ``"client"`` and/or ``"server"``; default both.
+  ``connect()`` / ``serve()`` with a backend lacking the role raise ``LookupError`` naming those that
+  have it; ``ws-channel backends`` shows it.
 - ``expected_failures: Mapping[str, str]``: conformance case id -> why the library underneath cannot
   pass it. Strict: a listed case that passes fails the run.
 - ``autobahn_expected_failures: Mapping[str, str]``: Autobahn case id (``"7.1.5"``) -> reason, per role

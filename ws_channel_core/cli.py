@@ -350,30 +350,30 @@ def _registered_extras() -> dict[str, str]:
     """Map each registered backend to the extra that installs its library."""
     extras: dict[str, str] = {}
     for entry_point in entry_points(group=registry.GROUP):
-        extras.setdefault(entry_point.name, entry_point.extras[0] if entry_point.extras else "")
+        extras.setdefault(entry_point.name, registry.extra_of(entry_point))
     return extras
 
 
 def _backends_command(args: argparse.Namespace) -> int:
+    """List every registered backend: installed (version, roles, loops) or missing (the extra to add)."""
     installed = registry.available_backends()
-    registered = registry.registered_backends()
     try:
         default: str | None = registry.default_backend_name()
     except LookupError:
         default = None
     extras = _registered_extras()
     rows: list[tuple[str, str, str]] = []
-    for name in registered:
+    for name in registry.registered_backends():
         if name in installed:
             backend = registry.get_backend(name)
             loops = ", ".join(getattr(backend, "event_loops", ("asyncio",)))
-            note = f"installed, runs on {loops}"
+            roles = " and ".join(registry.roles_of(backend))
+            note = f"installed, {roles}, runs on {loops}"
             if name == default:
                 note += " (default)"
             rows.append((name, backend.version, note))
         else:
-            extra = extras.get(name) or name
-            rows.append((name, "-", f"missing: pip install 'ws-channel[{extra}]'"))
+            rows.append((name, "-", f"missing: pip install 'ws-channel[{extras.get(name) or name}]'"))
     width_name = max([len("backend"), *(len(row[0]) for row in rows)])
     width_version = max([len("version"), *(len(row[1]) for row in rows)])
     print(f"{'backend':<{width_name}}  {'version':<{width_version}}  status")

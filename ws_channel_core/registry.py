@@ -1,8 +1,9 @@
 """Backends discovered by entry point (group ``ws_channel.backends``), loaded lazily and cached.
 
 Selection: the ``backend=`` argument, else the ``WS_CHANNEL_BACKEND`` environment variable, else the
-first installed backend in :data:`DEFAULT_ORDER`, then any other installed backend by name. Importing
-this module imports no backend library.
+first installed backend in :data:`DEFAULT_ORDER`, then any other installed backend by name. A backend
+may play only some :data:`ROLES` (its optional ``roles`` attribute); ``get_backend(name, role=...)``
+checks it. Importing this module imports no backend library. Every failure is one ``LookupError``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ __all__ = [
     "get_backend",
     "default_backend_name",
     "clear_cache",
+    "extra_of",
+    "roles_of",
+    "ROLES",
 ]
 
 GROUP = "ws_channel.backends"
@@ -28,6 +32,8 @@ ENV_VAR = "WS_CHANNEL_BACKEND"
 #: Preference order among the built-in backends when none is named: raw first, because it needs no
 #: extra (a plain install always has it), passes every Autobahn case and is the fastest.
 DEFAULT_ORDER: tuple[str, ...] = ("raw", "websockets", "aiohttp")
+#: The roles a backend may play; a backend without a ``roles`` attribute plays both.
+ROLES: tuple[str, ...] = ("client", "server")
 
 _loaded: dict[str, Backend] = {}
 _failed: dict[str, Exception] = {}
@@ -50,7 +56,17 @@ def registered_backends() -> list[str]:
     return _ordered(list(_entry_points()))
 
 
+def roles_of(backend: Backend) -> tuple[str, ...]:
+    """The roles a backend plays: its optional ``roles`` attribute, default ``("client", "server")``."""
+    return tuple(getattr(backend, "roles", ROLES))
+
+
 def _load(name: str, entry_point: EntryPoint) -> Backend:
+    """Import one backend (cached, failures too); the error never lists other backends.
+
+    Listing the installed backends is left to :func:`get_backend`: building that list here would load
+    the other backends from inside this one's failure, and recurse when two are missing.
+    """
     if name in _loaded:
         return _loaded[name]
     if name in _failed:
@@ -62,68 +78,88 @@ def _load(name: str, entry_point: EntryPoint) -> Backend:
         _failed[name] = error
         raise error from exc
     except ImportError as exc:
-        extra = entry_point.extras[0] if entry_point.extras else name
         error = LookupError(
             f"backend {name!r} is registered but its library is missing ({exc}); "
-            f"install it with: pip install 'ws-channel[{extra}]'. "
-            f"Installed backends: {', '.join(available_backends(_skip=name)) or 'none'}"
+            f"install it with: pip install 'ws-channel[{extra_of(entry_point)}]'"
         )
         error.__cause__ = exc
         _failed[name] = error
         raise error from exc
     if not isinstance(backend, Backend):
-        raise LookupError(f"entry point {name!r} ({entry_point.value}) is not a ws-channel Backend")
+        error = LookupError(f"entry point {name!r} ({entry_point.value}) is not a ws-channel Backend")
+        _failed[name] = error
+        raise error
     _loaded[name] = backend
     return backend
 
 
-def available_backends(_skip: str | None = None) -> list[str]:
-    """Names of the backends whose library is installed, in preference order."""
+def extra_of(entry_point: EntryPoint) -> str:
+    """The extra that installs a backend's library: the first one its entry point names, else its name."""
+    return entry_point.extras[0] if entry_point.extras else entry_point.name
+
+
+def available_backends(_skip: str | None = None, *, role: str | None = None) -> list[str]:
+    """Names of the backends whose library is installed (and that play ``role``), in preference order."""
     names = []
     for name, entry_point in _entry_points().items():
         if name == _skip:
             continue
         try:
-            _load(name, entry_point)
+            backend = _load(name, entry_point)
         except LookupError:
             continue
-        names.append(name)
+        if role is None or role in roles_of(backend):
+            names.append(name)
     return _ordered(names)
 
 
-def default_backend_name() -> str:
-    """The backend used when none is named: ``WS_CHANNEL_BACKEND``, else the first installed."""
+def default_backend_name(role: str | None = None) -> str:
+    """The backend used when none is named: ``WS_CHANNEL_BACKEND``, else the first installed one
+    (that plays ``role``, when given)."""
     configured = os.environ.get(ENV_VAR)
     if configured:
         return configured
-    installed = available_backends()
+    installed = available_backends(role=role)
     if not installed:
-        raise LookupError(
-            "no ws-channel backend is installed; install one with: pip install 'ws-channel[all]'"
-        )
+        what = f"no ws-channel backend for the {role} role" if role else "no ws-channel backend"
+        raise LookupError(f"{what} is installed; install one with: pip install 'ws-channel[all]'")
     return installed[0]
 
 
-def get_backend(name: str | None = None) -> Backend:
+def _installed_text(role: str | None = None) -> str:
+    return ", ".join(available_backends(role=role)) or "none"
+
+
+def get_backend(name: str | None = None, role: str | None = None) -> Backend:
     """Return the backend called ``name`` (or the default one), loading it on first use.
 
+    With ``role`` (``"client"`` or ``"server"``), the backend must play that role.
+
     Raises:
-        LookupError: the name is unknown, or its library is missing; the message lists the installed
-            backends and the extra to install.
+        LookupError: the name is unknown, its library is missing, or it does not play ``role``; the
+            message lists the installed backends (that play ``role``) and the extra to install.
     """
+    if role is not None and role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, not {role!r}")
     if name is None:
-        name = default_backend_name()
+        name = default_backend_name(role)
     if not isinstance(name, str):
         raise TypeError(f"backend must be a str, not {type(name).__name__}")
-    if name in _loaded:
-        return _loaded[name]
-    found = _entry_points()
-    if name not in found:
+    backend = _loaded.get(name)
+    if backend is None:
+        found = _entry_points()
+        if name not in found:
+            raise LookupError(f"unknown ws-channel backend {name!r}; installed: {_installed_text()}")
+        try:
+            backend = _load(name, found[name])
+        except LookupError as exc:
+            raise LookupError(f"{exc}. Installed backends: {_installed_text()}") from exc.__cause__
+    if role is not None and role not in roles_of(backend):
         raise LookupError(
-            f"unknown ws-channel backend {name!r}; installed: "
-            f"{', '.join(available_backends()) or 'none'}"
+            f"backend {name!r} cannot act as a {role} (its roles: {', '.join(roles_of(backend))}); "
+            f"installed backends that can: {_installed_text(role)}"
         )
-    return _load(name, found[name])
+    return backend
 
 
 def clear_cache() -> None:
