@@ -9,8 +9,8 @@ from __future__ import annotations
 from . import status
 from .api import Connect, connect, serve
 from .backend import Backend
-from .base import ChannelBase
-from .channel import Handler, Message, WebSocketChannel, WebSocketServer, WebSocketSink
+from .base import ChannelBase, run_handler
+from .channel import Handler, Message, State, WebSocketChannel, WebSocketServer, WebSocketSink
 from .errors import (
     CloseFrame,
     ConnectionClosed,
@@ -25,15 +25,26 @@ from .errors import (
     NegotiationError,
     PayloadTooBig,
     ProtocolError,
+    ServerUnreachable,
     WebSocketChannelError,
 )
-from .handshake import check_accept, check_close_arguments, generate_key, sign_key, validate_client_key
+from .handshake import (
+    check_accept,
+    check_close_arguments,
+    check_upgrade_request,
+    generate_key,
+    sign_key,
+    validate_client_key,
+)
+from .hooks import ProcessRequest, ProcessResponse
+from .http import Address, Headers, Request, Response
 from .options import ClientOptions, Options, ServerOptions
 from .registry import available_backends, get_backend, registered_backends
 from .status import CloseCode
 from .uri import WebSocketURI, parse_uri
 
 __all__ = [
+    "Address",
     "Backend",
     "ChannelBase",
     "ClientOptions",
@@ -45,6 +56,7 @@ __all__ = [
     "ConnectionClosedOK",
     "Handler",
     "HandshakeTimeout",
+    "Headers",
     "InvalidHandshake",
     "InvalidHeader",
     "InvalidStatus",
@@ -54,8 +66,14 @@ __all__ = [
     "NegotiationError",
     "Options",
     "PayloadTooBig",
+    "ProcessRequest",
+    "ProcessResponse",
     "ProtocolError",
+    "Request",
+    "Response",
     "ServerOptions",
+    "ServerUnreachable",
+    "State",
     "WebSocketChannel",
     "WebSocketChannelError",
     "WebSocketServer",
@@ -64,11 +82,13 @@ __all__ = [
     "available_backends",
     "check_accept",
     "check_close_arguments",
+    "check_upgrade_request",
     "connect",
     "generate_key",
     "get_backend",
     "parse_uri",
     "registered_backends",
+    "run_handler",
     "serve",
     "sign_key",
     "status",

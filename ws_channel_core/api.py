@@ -15,14 +15,16 @@ from typing import Any
 
 import anyio
 
+from . import logs
 from .base import run_handler
 from .channel import Handler, WebSocketChannel, WebSocketServer
-from .errors import HandshakeTimeout, InvalidHandshake, WebSocketChannelError
+from .errors import HandshakeTimeout, ServerUnreachable, WebSocketChannelError
+from .hooks import ProcessRequest, ProcessResponse
+from .http import HeadersLike
 from .options import (
     DEFAULT_MAX_SIZE,
     ClientOptions,
     Compression,
-    HeadersLike,
     ServerOptions,
     normalize_headers,
 )
@@ -56,8 +58,9 @@ class Connect:
                 f"could not connect to {self.uri.url} within {self.options.connect_timeout} s"
             ) from exc
         except OSError as exc:
-            raise InvalidHandshake(f"could not connect to {self.uri.url}: {exc}") from exc
+            raise ServerUnreachable(f"could not connect to {self.uri.url}: {exc}") from exc
         await channel.ready
+        logs.opened(channel)
         return channel
 
     async def __aenter__(self) -> WebSocketChannel:
@@ -117,9 +120,10 @@ def connect(
 
     Raises:
         ValueError: (``InvalidURI``) the URL is not ws:// or wss://; an option is out of range.
-        InvalidHandshake: when awaited: refused connection, DNS failure, HTTP answer without upgrade
-            (``InvalidStatus``), bad accept value, unexpected subprotocol, timeout
-            (``HandshakeTimeout``).
+        InvalidHandshake: when awaited. ``ServerUnreachable`` for a refused connection, DNS or TLS
+            failure, or a timeout (``HandshakeTimeout``): retrying later may help. ``InvalidStatus``
+            (with the whole ``response``) when the server answered without upgrading; otherwise a
+            bad accept value, an unexpected subprotocol...
         LookupError: the backend is unknown, its library is missing, or it cannot act as a client.
     """
     uri = parse_uri(url)
@@ -156,6 +160,8 @@ def serve(
     write_limit: int = 2**16,
     compression: Compression = "deflate",
     ssl: ssl_module.SSLContext | None = None,
+    process_request: ProcessRequest | None = None,
+    process_response: ProcessResponse | None = None,
     backend: str | None = None,
     extra: Mapping[str, object] | None = None,
 ) -> AbstractAsyncContextManager[WebSocketServer]:
@@ -165,6 +171,12 @@ def serve(
     closed with 1000 (1011 if it raised). The server picks the first subprotocol, in the client's
     order of preference, that is in ``protocols``. Leaving the block stops accepting and closes open
     connections with 1001.
+
+    ``process_request(request)`` (plain or async) sees every upgrade request first: return ``None``
+    to upgrade, or a :class:`Response` to send instead (401, 403, 404, a 200 health check).
+    ``process_response(request, response)`` may add headers to the 101 (``response.headers.add``)
+    or return a replacement. A hook that raises is answered 500 and logged. A request that is not a
+    valid upgrade gets 426 (no upgrade asked, or not version 13) or 400 (bad key or headers).
 
     Raises:
         ValueError: an option is out of range; LookupError: the backend is unavailable or cannot serve.

@@ -1,29 +1,30 @@
 """``ChannelBase``: the behaviour every backend shares, written once.
 
-A backend subclasses it and implements four primitives (receive one message, send one message, run the
+A backend subclasses it and implements four primitives (receive one message, send one message, start the
 closing handshake, abort). The base class supplies the rest of the interface with the shared policies:
 argument checks before anything is sent, idempotent ``close()``, ``ConnectionClosed`` from ``add`` after
 either side closed, a single-consumer ``stream`` that ends without raising, ``close_code`` and
-``close_reason`` as RFC 6455 7.1.5-7.1.6 define them, and a ``done`` that may be awaited many times.
+``close_reason`` as RFC 6455 7.1.5-7.1.6 define them, ``state``, the handshake metadata (``request``,
+``response``, addresses, ``id``), connection logging, and a ``done`` that may be awaited many times.
 It uses anyio events only, so it works on asyncio and trio.
 """
 
 from __future__ import annotations
 
-import logging
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Coroutine, Generator
 from typing import Any
 
 import anyio
 
-from .channel import Handler, Message, WebSocketChannel
+from . import logs
+from .channel import Handler, Message, State, WebSocketChannel
 from .errors import CloseFrame, ConnectionClosed, WebSocketChannelError
 from .handshake import check_close_arguments
+from .http import Address, Request, Response
 
 __all__ = ["ChannelBase", "as_message", "run_handler"]
-
-logger = logging.getLogger("ws_channel")
 
 
 def as_message(message: object) -> Message:
@@ -120,39 +121,84 @@ class _Sink:
         return self._channel.done
 
 
+class _Closing:
+    """What ``close()`` returns: the closing handshake has already started; awaiting waits for the end.
+
+    A plain object, not a coroutine, so dropping it unawaited is fine (no "never awaited" warning).
+    """
+
+    __slots__ = ("_channel",)
+
+    def __init__(self, channel: ChannelBase) -> None:
+        self._channel = channel
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._channel._wait_closed().__await__()
+
+
+#: Extra seconds ``close()`` waits beyond ``close_timeout`` before aborting on the backend's behalf.
+_CLOSE_GRACE = 1.0
+
+
 class ChannelBase(ABC):
     """Base class of every backend's channel; see the module docstring for what it provides.
 
-    Subclasses implement :meth:`_receive_message`, :meth:`_send_message`, :meth:`_close_connection`
-    and :meth:`_abort_connection`, and call :meth:`_record_close` once the connection is closed.
+    Subclasses implement :meth:`_receive_message`, :meth:`_send_message`, :meth:`_start_close` and
+    :meth:`_abort_connection`, report close frames and failures with :meth:`_note_close_sent`,
+    :meth:`_note_close_received` and :meth:`_note_error`, and call :meth:`_record_close` once the
+    connection is gone.
     """
 
     # Slots: a server holds one channel per connection, and an instance dict costs several hundred
     # bytes each. A subclass without ``__slots__`` still gets a dict for its own attributes.
     __slots__ = (
-        "_protocol", "_stream", "_sink", "_done_waiter", "_closed", "_close_started", "_close_sent",
-        "_close_received", "_close_received_first", "_close_error", "__weakref__",
+        "_protocol", "_stream", "_sink", "_done_waiter", "_closed", "_closing", "_connecting",
+        "_close_sent", "_close_received", "_close_received_first", "_close_error", "_close_timeout",
+        "_request", "_response", "_remote_address", "_local_address", "_id", "_server_side",
+        "__weakref__",
     )
 
-    def __init__(self, *, protocol: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        protocol: str | None = None,
+        server_side: bool = False,
+        request: Request | None = None,
+        response: Response | None = None,
+        remote_address: Address = None,
+        local_address: Address = None,
+        close_timeout: float | None = None,
+    ) -> None:
         self._protocol = protocol
+        self._server_side = server_side
         self._stream: AsyncIterator[Message] = _MessageStream(self)  # a backend may put a faster one
         self._sink = _Sink(self)
         # The done event is created on first use: most connections never await ``done`` (saves ~1 KiB
         # per idle connection on asyncio); ``_closed`` is the flag the fast paths read.
         self._done_waiter: anyio.Event | None = None
         self._closed = False
-        self._close_started = False
+        # True once a close frame was sent or received or close() was called: sending has ended.
+        self._closing = False
+        self._connecting = False
         self._close_sent: CloseFrame | None = None
         self._close_received: CloseFrame | None = None
         self._close_received_first: bool | None = None
         self._close_error: WebSocketChannelError | None = None
+        self._close_timeout = close_timeout
+        self._request = request
+        self._response = response
+        self._remote_address = remote_address
+        self._local_address = local_address
+        self._id: uuid.UUID | None = None  # made on first use: an idle connection may never need it
 
     # -- what a backend implements -------------------------------------------------------------
 
     @abstractmethod
     async def _receive_message(self) -> Message | None:
-        """Return the next incoming message, or ``None`` once no more will come. Never raises."""
+        """Return the next incoming message, or ``None`` once no more will come. Never raises.
+
+        Messages that arrived before the peer's close frame are returned even after a local close.
+        """
 
     def _receive_message_nowait(self) -> Message | None:
         """Return a message that is already buffered, or ``None``; a fast path a backend may offer."""
@@ -162,13 +208,26 @@ class ChannelBase(ABC):
     async def _send_message(self, message: Message) -> None:
         """Send one message, waiting for buffer space; raise ``ConnectionClosed`` if closed."""
 
-    @abstractmethod
-    async def _close_connection(self, code: int | None, reason: str) -> None:
-        """Run the closing handshake (arguments already checked), within ``close_timeout``.
+    def _start_close(self, code: int | None, reason: str) -> None:
+        """Start the closing handshake now (arguments already checked); must not block or raise.
 
-        On return the connection must be closed and :meth:`_record_close` called; if it is not, the
-        base class aborts the connection.
+        Queue or write the close frame at once and make sure the connection ends within
+        ``close_timeout`` whether or not anyone awaits; call :meth:`_record_close` when it has.
         """
+        raise NotImplementedError
+
+    async def _close_connection(self, code: int | None, reason: str) -> None:
+        """TRANSITIONAL (removed once every backend implements ``_start_close``)."""
+        raise NotImplementedError
+
+    async def _legacy_close(self, code: int | None, reason: str) -> None:
+        """TRANSITIONAL: the old awaited close path for backends not yet on ``_start_close``."""
+        try:
+            await self._close_connection(code, reason)
+        finally:
+            if not self._closed:
+                self._abort_connection()
+                self._record_close()
 
     @abstractmethod
     def _abort_connection(self) -> None:
@@ -178,6 +237,7 @@ class ChannelBase(ABC):
 
     def _note_close_sent(self, frame: CloseFrame) -> None:
         """Record the close frame this side sent (first one wins)."""
+        self._closing = True
         if self._close_sent is None:
             self._close_sent = frame
             if self._close_received_first is None and self._close_received is not None:
@@ -185,21 +245,27 @@ class ChannelBase(ABC):
 
     def _note_close_received(self, frame: CloseFrame) -> None:
         """Record the close frame the peer sent (first one wins)."""
+        self._closing = True
         if self._close_received is None:
             self._close_received = frame
             if self._close_received_first is None and self._close_sent is not None:
                 self._close_received_first = False
 
     def _note_error(self, error: WebSocketChannelError) -> None:
-        """Record why the connection failed (first one wins)."""
+        """Record why the connection failed (first one wins), and log it."""
         if self._close_error is None:
             self._close_error = error
+            logs.failed(self, error)
 
     def _record_close(self) -> None:
         """Mark the connection fully closed: ``done`` completes, ``close_code`` becomes final."""
+        if self._closed:
+            return
         self._closed = True
+        self._closing = True
         if self._done_waiter is not None:
             self._done_waiter.set()
+        logs.closed(self)
 
     @property
     def _done_event(self) -> anyio.Event:
@@ -224,6 +290,17 @@ class ChannelBase(ABC):
             error.__cause__ = self._close_error
         return error
 
+    async def _wait_closed(self) -> None:
+        """Wait until closed; past ``close_timeout`` (and a grace) abort on the backend's behalf."""
+        if self._closed:
+            return
+        limit = None if self._close_timeout is None else self._close_timeout + _CLOSE_GRACE
+        with anyio.move_on_after(limit):
+            await self._done_event.wait()
+        if not self._closed:
+            self._abort_connection()
+            self._record_close()
+
     # -- the interface --------------------------------------------------------------------------
 
     @property
@@ -246,13 +323,13 @@ class ChannelBase(ABC):
     def close_code(self) -> int | None:
         if self._close_received is not None:
             return self._close_received.code
-        return 1006 if self._is_closed else None
+        return 1006 if self._closed else None
 
     @property
     def close_reason(self) -> str | None:
         if self._close_received is not None:
             return self._close_received.reason
-        return "" if self._is_closed else None
+        return "" if self._closed else None
 
     @property
     def close_sent(self) -> CloseFrame | None:
@@ -271,32 +348,68 @@ class ChannelBase(ABC):
         return self._close_error
 
     @property
+    def state(self) -> State:
+        if self._closed:
+            return State.CLOSED
+        if self._closing:
+            return State.CLOSING
+        return State.CONNECTING if self._connecting else State.OPEN
+
+    @property
+    def request(self) -> Request | None:
+        return self._request
+
+    @property
+    def response(self) -> Response | None:
+        return self._response
+
+    @property
+    def remote_address(self) -> Address:
+        return self._remote_address
+
+    @property
+    def local_address(self) -> Address:
+        return self._local_address
+
+    @property
+    def id(self) -> uuid.UUID:
+        if self._id is None:
+            self._id = uuid.uuid4()
+        return self._id
+
+    @property
+    def server_side(self) -> bool:
+        """``True`` for a channel a server accepted, ``False`` for a client's."""
+        return self._server_side
+
+    @property
     def done(self) -> Awaitable[None]:
         return _EventAwaitable(self._done_event)
 
     async def send(self, message: Message) -> None:
         """Send one message; see :meth:`WebSocketSink.add`."""
         message = as_message(message)
-        if self._close_started or self._close_received is not None or self._is_closed:
+        if self._closing:
             raise self._closed_error()
         await self._send_message(message)
 
     def close(self, code: int | None = None, reason: str | None = None) -> Awaitable[None]:
         """Close the channel; see :meth:`WebSocketSink.close`. Arguments are checked right here."""
         check_close_arguments(code, reason)
-        return self._close_once(code, reason or "")
-
-    async def _close_once(self, code: int | None, reason: str) -> None:
-        if self._close_started or self._is_closed:
-            await self._done_event.wait()
-            return
-        self._close_started = True
-        try:
-            await self._close_connection(code, reason)
-        finally:
-            if not self._is_closed:
+        if type(self)._start_close is ChannelBase._start_close:  # TRANSITIONAL
+            if not self._closing and not self._closed:
+                self._closing = True
+                return self._legacy_close(code, reason or "")
+            return _Closing(self)
+        if not self._closing and not self._closed:
+            self._closing = True
+            try:
+                self._start_close(code, reason or "")
+            except Exception:  # a backend bug must not leave the connection half-open
+                logs.logger.exception("starting the closing handshake failed; aborting")
                 self._abort_connection()
                 self._record_close()
+        return _Closing(self)
 
 
 async def run_handler(handler: Handler, channel: WebSocketChannel) -> None:
@@ -307,13 +420,16 @@ async def run_handler(handler: Handler, channel: WebSocketChannel) -> None:
     was still sending (an echo handler whose client closes right after its last message), so it is
     logged at debug level only.
     """
+    logs.opened(channel)
     try:
         await handler(channel)
     except ConnectionClosed:
-        logger.debug("connection handler stopped: the connection closed while it was sending")
+        logs.server_logger.debug(
+            "%s handler stopped: the connection closed while it was sending", logs.context(channel)
+        )
         await channel.sink.close()
     except Exception:
-        logger.exception("connection handler failed")
+        logs.server_logger.exception("%s connection handler failed", logs.context(channel))
         await channel.sink.close(1011)
     else:
         await channel.sink.close(1000)

@@ -6,15 +6,35 @@
 
 from __future__ import annotations
 
+import enum
+import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Protocol, TypeAlias, runtime_checkable
 
 from .errors import CloseFrame, WebSocketChannelError
+from .http import Address, Request, Response
 
-__all__ = ["Message", "WebSocketSink", "WebSocketChannel", "WebSocketServer", "Handler"]
+__all__ = ["Message", "State", "WebSocketSink", "WebSocketChannel", "WebSocketServer", "Handler"]
 
 #: A WebSocket message: ``str`` for text frames, ``bytes`` for binary frames.
 Message: TypeAlias = str | bytes
+
+
+class State(enum.Enum):
+    """Where a channel is in its life; the transitions are the same on every backend.
+
+    CONNECTING -> OPEN -> CLOSING -> CLOSED, or straight to CLOSED when the connection drops.
+    """
+
+    #: The opening handshake is in progress (only a channel wrapping a socket not yet open shows it).
+    CONNECTING = 0
+    #: Messages flow both ways.
+    OPEN = 1
+    #: A close frame was sent or received; messages that arrived before the peer's close frame are
+    #: still delivered by ``stream``; ``add`` raises ``ConnectionClosed``.
+    CLOSING = 2
+    #: The connection is gone; ``close_code`` and ``close_reason`` are final.
+    CLOSED = 3
 
 
 @runtime_checkable
@@ -37,11 +57,12 @@ class WebSocketSink(Protocol):
         ...
 
     def close(self, code: int | None = None, reason: str | None = None) -> Awaitable[None]:
-        """Start the closing handshake; the returned awaitable completes when the channel is closed.
+        """Start the closing handshake now; the returned awaitable completes when the channel is closed.
 
-        The arguments are checked at call time, before anything is sent. A second call waits for the
-        same completion and never raises. It never hangs: after ``close_timeout`` the connection is
-        aborted.
+        The close frame is queued at the call, whether or not the result is awaited (not awaiting it
+        is fine: no warning, nothing leaked). The arguments are checked at call time, before anything
+        is sent. A second call waits for the same completion and never raises. It never hangs: after
+        ``close_timeout`` the connection is aborted. Receiving goes on until the peer's close frame.
 
         Raises:
             ValueError: the code may not be sent (allowed: 1000-1003, 1007-1014, 3000-4999), the
@@ -116,6 +137,39 @@ class WebSocketChannel(Protocol):
     @property
     def close_error(self) -> WebSocketChannelError | None:
         """Why the connection failed (protocol error, keepalive timeout...), or ``None``."""
+        ...
+
+    @property
+    def state(self) -> State:
+        """CONNECTING, OPEN, CLOSING or CLOSED (see :class:`State`)."""
+        ...
+
+    @property
+    def request(self) -> Request | None:
+        """The upgrade request: received (server side) or sent (client side).
+
+        ``None`` only where the transport hides it (a channel over an already-upgraded stream).
+        """
+        ...
+
+    @property
+    def response(self) -> Response | None:
+        """The 101 response: sent (server side) or received (client side); ``None`` where hidden."""
+        ...
+
+    @property
+    def remote_address(self) -> Address:
+        """The peer's address, ``(host, port)`` over TCP; ``None`` when the transport does not tell."""
+        ...
+
+    @property
+    def local_address(self) -> Address:
+        """This end's address, ``(host, port)`` over TCP; ``None`` when the transport does not tell."""
+        ...
+
+    @property
+    def id(self) -> uuid.UUID:
+        """A unique identifier of this connection, stable for its life (for logs and registries)."""
         ...
 
 

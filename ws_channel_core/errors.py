@@ -5,10 +5,11 @@
     WebSocketChannelError
     ├── InvalidURI (also ValueError)            the URL is not ws:// or wss://, or is malformed
     ├── InvalidHandshake                        the opening handshake failed
-    │   ├── InvalidStatus                       the server answered HTTP without upgrading
+    │   ├── ServerUnreachable                   could not reach the server: worth retrying later
+    │   │   └── HandshakeTimeout (also TimeoutError) no complete answer within connect_timeout
+    │   ├── InvalidStatus                       the server answered HTTP without upgrading (rejected)
     │   ├── InvalidHeader                       a required header is missing or wrong
-    │   ├── NegotiationError                    subprotocol or extension negotiation failed
-    │   └── HandshakeTimeout (also TimeoutError) the handshake did not finish in time
+    │   └── NegotiationError                    subprotocol or extension negotiation failed
     ├── ConnectionClosed                        the channel is closed (raised by ``add``)
     │   ├── ConnectionClosedOK                  ... after a clean close (1000, 1001, 1005)
     │   └── ConnectionClosedError               ... after an error or an abrupt end
@@ -21,14 +22,16 @@ Bad arguments raise the builtin ``ValueError`` or ``TypeError``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
+
+from .http import Headers, Response
 
 __all__ = [
     "CloseFrame",
     "WebSocketChannelError",
     "InvalidURI",
     "InvalidHandshake",
+    "ServerUnreachable",
     "InvalidStatus",
     "InvalidHeader",
     "NegotiationError",
@@ -69,16 +72,38 @@ class InvalidHandshake(WebSocketChannelError):
     """The opening handshake failed."""
 
 
-class InvalidStatus(InvalidHandshake):
-    """The server answered the upgrade request with an HTTP response other than 101."""
+class ServerUnreachable(InvalidHandshake):
+    """The server could not be reached: DNS failure, connection refused, TLS failure, or no answer.
 
-    def __init__(
-        self, status_code: int, headers: Mapping[str, str] | None = None, body: bytes = b""
-    ) -> None:
-        self.status_code = status_code
-        self.headers: dict[str, str] = dict(headers or {})
-        self.body = body
-        super().__init__(f"server rejected WebSocket connection: HTTP {status_code}")
+    Retrying later may help, unlike :class:`InvalidStatus` (the server answered and refused).
+    """
+
+
+class InvalidStatus(InvalidHandshake):
+    """The server answered the upgrade request with an HTTP response other than 101.
+
+    ``response`` is the whole answer: status, reason, every header (``get_all("Set-Cookie")``) and
+    the body, read up to :data:`ws_channel_core.http.MAX_BODY_BYTES`.
+    """
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+        super().__init__(f"server rejected WebSocket connection: HTTP {response.status}")
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status of the refusal."""
+        return self.response.status
+
+    @property
+    def headers(self) -> Headers:
+        """The headers of the refusal."""
+        return self.response.headers
+
+    @property
+    def body(self) -> bytes:
+        """The body of the refusal (at most ``MAX_BODY_BYTES``)."""
+        return self.response.body
 
 
 class InvalidHeader(InvalidHandshake):
@@ -98,7 +123,7 @@ class NegotiationError(InvalidHandshake):
     """Subprotocol or extension negotiation failed (for example a subprotocol nobody offered)."""
 
 
-class HandshakeTimeout(InvalidHandshake, TimeoutError):
+class HandshakeTimeout(ServerUnreachable, TimeoutError):
     """The connection or the opening handshake did not complete within ``connect_timeout``."""
 
 

@@ -10,8 +10,10 @@ import base64
 import binascii
 import hashlib
 import secrets
+from collections.abc import Iterable
 
 from .errors import InvalidHeader
+from .http import Request, Response
 from .status import is_sendable
 
 __all__ = [
@@ -22,6 +24,9 @@ __all__ = [
     "validate_client_key",
     "check_accept",
     "check_close_arguments",
+    "check_upgrade_request",
+    "error_response",
+    "upgrade_required",
 ]
 
 #: The GUID of RFC 6455 section 1.3, appended to the client's key before hashing.
@@ -105,3 +110,49 @@ def check_close_arguments(code: int | None, reason: str | None) -> None:
         reason.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ValueError("close reason is not encodable as UTF-8") from exc
+
+
+#: The body of every refused upgrade names the problem in one line (same text on every backend).
+_REJECT_BODY = "Failed to open a WebSocket connection: {}.\n"
+
+
+def error_response(status: int, detail: str, headers: Iterable[tuple[str, str]] = ()) -> Response:
+    """Build the plain-text HTTP answer that refuses an upgrade, in the shape every backend sends."""
+    response = Response(status, [("Content-Type", "text/plain; charset=utf-8"), *headers])
+    response.body = _REJECT_BODY.format(detail).encode("utf-8")
+    return response
+
+
+def upgrade_required(detail: str) -> Response:
+    """426 with ``Upgrade: websocket`` and ``Sec-WebSocket-Version: 13`` (RFC 6455 4.2.2, 4.4)."""
+    return error_response(
+        426, detail, [("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")]
+    )
+
+
+def check_upgrade_request(request: Request) -> Response | None:
+    """Check a client's upgrade request (RFC 6455 4.2.1); return the refusal to send, or ``None``.
+
+    Every backend runs this before its library sees the request, so the same bad upgrade gets the same
+    answer everywhere: 426 when no WebSocket upgrade is asked for or the version is not 13, 400 for a
+    wrong method, a missing ``Host``, ``Connection`` without ``Upgrade`` or a bad key.
+    """
+    headers = request.headers
+    if "websocket" not in headers.tokens("Upgrade"):
+        return upgrade_required("expected an 'Upgrade: websocket' request")
+    version = headers.get("Sec-WebSocket-Version")
+    if version is None or version.strip() != "13":
+        return upgrade_required("only WebSocket version 13 is supported")
+    if request.method != "GET":
+        return error_response(400, f"the upgrade request method is {request.method}, not GET")
+    if headers.get("Host") is None:
+        return error_response(400, "missing Host header")
+    if "upgrade" not in headers.tokens("Connection"):
+        return error_response(400, "expected 'Connection: Upgrade'")
+    try:
+        validate_client_key(headers.get("Sec-WebSocket-Key"))
+    except InvalidHeader as exc:
+        return error_response(400, str(exc))
+    if len(headers.get_all("Sec-WebSocket-Key")) > 1:
+        return error_response(400, "more than one Sec-WebSocket-Key header")
+    return None

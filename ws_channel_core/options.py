@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ssl as ssl_module
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
+
+from .hooks import ProcessRequest, ProcessResponse
+from .http import Headers, HeadersLike
 
 __all__ = [
     "Compression",
@@ -19,8 +22,6 @@ __all__ = [
 
 #: ``"deflate"`` for permessage-deflate (RFC 7692), ``None`` for no compression.
 Compression: TypeAlias = Literal["deflate"] | None
-#: Extra headers, as a mapping or as (name, value) pairs.
-HeadersLike: TypeAlias = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
 DEFAULT_MAX_SIZE = 2**20
 
@@ -29,7 +30,10 @@ def normalize_headers(headers: HeadersLike) -> tuple[tuple[str, str], ...]:
     """Return headers as a tuple of pairs; reject names or values that could split the request."""
     if headers is None:
         return ()
-    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+    if isinstance(headers, (Mapping, Headers)):
+        pairs = list(headers.items())
+    else:
+        pairs = list(headers)
     for name, value in pairs:
         if not isinstance(name, str) or not isinstance(value, str):
             raise TypeError("header names and values must be str")
@@ -108,7 +112,16 @@ class ClientOptions(Options):
 class ServerOptions(Options):
     """Options of ``serve()``."""
 
+    #: Called with each upgrade request; ``None`` upgrades, a ``Response`` is sent instead.
+    process_request: ProcessRequest | None = None
+    #: Called with the request and the 101 about to be sent; may change it or return a replacement.
+    process_response: ProcessResponse | None = None
+
     def __post_init__(self) -> None:
         super().__post_init__()
+        for name in ("process_request", "process_response"):
+            hook = getattr(self, name)
+            if hook is not None and not callable(hook):
+                raise TypeError(f"{name} must be a callable or None")
         if self.ssl is True:
             raise ValueError("a server needs an ssl.SSLContext with its certificate, not True")

@@ -85,7 +85,7 @@ def free_port() -> int:
 
 def server_channel(channel: WebSocketChannel) -> AiohttpChannel:
     assert isinstance(channel, AiohttpChannel)
-    assert channel.request is not None
+    assert channel.native_request is not None
     return channel
 
 
@@ -232,7 +232,7 @@ async def test_close_without_a_code_is_seen_as_1005() -> None:
 
 async def test_a_dropped_tcp_connection_is_1006_and_done_completes_without_a_reader() -> None:
     async def handler(channel: WebSocketChannel) -> None:
-        request = server_channel(channel).request
+        request = server_channel(channel).native_request
         assert request is not None and request.transport is not None
         request.transport.abort()
         await channel.sink.done
@@ -329,7 +329,7 @@ async def test_close_against_a_peer_that_never_answers_aborts_after_close_timeou
     release = anyio.Event()
 
     async def handler(channel: WebSocketChannel) -> None:
-        transport = server_channel(channel).request.transport  # type: ignore[union-attr]
+        transport = server_channel(channel).native_request.transport  # type: ignore[union-attr]
         assert transport is not None
         transport.pause_reading()  # the close frame is never read nor answered
         await release.wait()
@@ -390,7 +390,7 @@ async def test_headers_reach_the_server_and_the_client() -> None:
     request_headers: list[dict[str, str]] = []
 
     async def handler(channel: WebSocketChannel) -> None:
-        request = server_channel(channel).request
+        request = server_channel(channel).native_request
         assert request is not None
         request_headers.append(dict(request.headers))
 
@@ -436,7 +436,7 @@ async def test_keepalive_detects_a_peer_that_stops_answering() -> None:
     release = anyio.Event()
 
     async def handler(channel: WebSocketChannel) -> None:
-        transport = server_channel(channel).request.transport  # type: ignore[union-attr]
+        transport = server_channel(channel).native_request.transport  # type: ignore[union-attr]
         assert transport is not None
         transport.pause_reading()  # pings are no longer read, so never answered
         await release.wait()

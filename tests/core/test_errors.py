@@ -16,6 +16,7 @@ from ws_channel_core.errors import (
     ProtocolError,
     WebSocketChannelError,
 )
+from ws_channel_core.http import Response
 
 
 def test_every_public_error_derives_from_the_root() -> None:
@@ -32,9 +33,10 @@ def test_invalid_uri_is_a_value_error_and_timeouts_are_timeout_errors() -> None:
 
 
 def test_invalid_status_carries_status_headers_and_body() -> None:
-    error = InvalidStatus(404, {"Content-Type": "text/plain"}, b"not here")
+    error = InvalidStatus(Response(404, {"Content-Type": "text/plain"}, b"not here"))
     assert error.status_code == 404
-    assert error.headers == {"Content-Type": "text/plain"}
+    assert error.headers["content-type"] == "text/plain"
+    assert error.response.status == 404
     assert error.body == b"not here"
     assert "404" in str(error)
 

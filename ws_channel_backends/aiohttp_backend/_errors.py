@@ -18,6 +18,7 @@ from ws_channel_core.errors import (
     NegotiationError,
     WebSocketChannelError,
 )
+from ws_channel_core.http import MAX_BODY_BYTES, Response
 
 __all__ = ["handshake_errors", "translate_handshake_error"]
 
@@ -25,7 +26,8 @@ __all__ = ["handshake_errors", "translate_handshake_error"]
 def _from_refused_upgrade(exc: WSServerHandshakeError, body: bytes) -> InvalidHandshake:
     headers = dict(exc.headers.items()) if exc.headers is not None else {}
     if exc.status != 101:
-        return InvalidStatus(exc.status, headers, body)
+        pairs = list(exc.headers.items()) if exc.headers is not None else []
+        return InvalidStatus(Response(exc.status, pairs, body[:MAX_BODY_BYTES]))
     message = exc.message.lower()
     for name in ("Upgrade", "Connection"):
         if name.lower() in message:

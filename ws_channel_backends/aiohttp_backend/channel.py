@@ -85,7 +85,7 @@ class AiohttpChannel(ChannelBase):
     # dict alone would cost about 1.5 KiB per connection.
     __slots__ = (
         "_ws", "_writer", "_is_client", "_queue", "_buffer", "_transport", "_close_timeout", "_max_size",
-        "_session", "request", "_loop", "_max_queue", "_pending", "_pump", "_receiving", "_controls",
+        "_session", "native_request", "_loop", "_max_queue", "_pending", "_pump", "_receiving", "_controls",
         "_input_ended", "_stop_reading", "_finished", "_pings", "_abort_handle",
         "_keepalive_task", "_keepalive_handle", "_ping_interval", "_ping_timeout",
     )
@@ -121,7 +121,7 @@ class AiohttpChannel(ChannelBase):
         self._max_size = max_size if compressed else None
         self._session = session
         #: The HTTP request that opened a server-side connection (``None`` on the client side).
-        self.request = request
+        self.native_request = request
         self._loop = asyncio.get_running_loop()
         # Reading state (see the module docstring).
         self._max_queue = max_queue
@@ -410,7 +410,7 @@ class AiohttpChannel(ChannelBase):
     def _keepalive_due(self) -> None:
         """The interval elapsed: send a ping, then wait for its pong (or the next interval)."""
         self._keepalive_handle = None
-        if self._finished or self._close_started or self._close_sent or self._close_received:
+        if self._finished or self._closing or self._close_sent or self._close_received:
             return
         if self._transport.is_closing():
             return

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ws_channel_core.errors import InvalidHandshake, InvalidHeader, InvalidStatus, NegotiationError
 from ws_channel_core.handshake import check_accept, sign_key, validate_client_key
+from ws_channel_core.http import Response as CoreResponse
 
 from . import deflate
 from .deflate import DeflateParameters
@@ -248,7 +249,9 @@ def check_response(
     """
     headers = response.headers
     if response.status != 101:
-        raise InvalidStatus(response.status, headers.as_dict(), response.body)
+        raise InvalidStatus(
+            CoreResponse(response.status, headers.items, response.body, response.reason)
+        )
     _check_upgrade_headers(headers)
     check_accept(key, headers.get("Sec-WebSocket-Accept"))
     chosen = headers.get_all("Sec-WebSocket-Protocol")

@@ -23,6 +23,7 @@ from ws_channel_core.errors import (
     ProtocolError,
     WebSocketChannelError,
 )
+from ws_channel_core.http import MAX_BODY_BYTES, Response
 
 __all__ = ["map_handshake_errors", "translate_handshake_error", "close_cause", "flatten_headers"]
 
@@ -48,7 +49,14 @@ def translate_handshake_error(exc: Exception, url: str) -> Exception:
         return exc
     if isinstance(exc, ws_exc.InvalidStatus):
         response = exc.response
-        return InvalidStatus(response.status_code, flatten_headers(response.headers), bytes(response.body))
+        return InvalidStatus(
+            Response(
+                response.status_code,
+                list(response.headers.raw_items()),
+                bytes(response.body or b"")[:MAX_BODY_BYTES],
+                response.reason_phrase,
+            )
+        )
     if isinstance(exc, ws_exc.InvalidHeader):
         return InvalidHeader(exc.name, exc.value, str(exc))
     if isinstance(exc, ws_exc.NegotiationError):

@@ -63,14 +63,14 @@ class WebsocketsChannel(ChannelBase):
     # -- ChannelBase primitives -------------------------------------------------------------------
 
     async def _receive_message(self) -> Message | None:
-        if self._close_started:
+        if self._closing:
             return None
         try:
             message: Message | None = await self._connection.recv_messages.get()
         except Exception as exc:
             await self._receive_failed(exc)
             return None
-        if self._close_started:
+        if self._closing:
             return None  # the local close started while waiting: the stream is over
         return message
 
