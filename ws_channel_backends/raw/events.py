@@ -25,7 +25,7 @@ class BinaryMessage:
 
 @dataclass(frozen=True, slots=True)
 class Ping:
-    """A ping; the engine has already queued the pong (unless it is closing)."""
+    """A ping (the latest of a run of pings); the engine holds its pong (unless it is closing)."""
 
     payload: bytes
 

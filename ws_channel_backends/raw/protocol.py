@@ -15,7 +15,16 @@ Drive it from any I/O layer::
 Call :meth:`Connection.receive_eof` when the peer closes its side. Payloads are streamed: a data
 frame is processed as its bytes arrive (UTF-8 checked, inflated, size-checked), so the engine's own
 buffer never holds more than one partial header or one control frame (at most 139 bytes), whatever
-the message size. Peer errors never raise out of :meth:`receive_data`: they become a
+the message size.
+
+Bounded memory against a hostile peer. A fragmented message is gathered in one growing ``bytearray``
+(no object per fragment), checked against ``max_size`` before it grows (after inflating, when
+compressed), so a message costs at most ``max_size`` bytes however it is cut. Control frames cannot
+grow memory either: only the latest ping's pong is kept, in one slot that becomes bytes only when the
+driver calls :meth:`Connection.data_to_send` (RFC 6455 5.5.3 allows answering only the most recent
+ping), and consecutive pings are reported as one :class:`~.events.Ping` event. The driver learns its
+engine backlog from :attr:`Connection.bytes_pending`; it stops reading while its own write buffer is
+above ``write_limit``. Peer errors never raise out of :meth:`receive_data`: they become a
 :class:`~.events.ProtocolFailure` event, a queued close frame with the right code (1002, 1007, 1009)
 and :attr:`Connection.should_close_transport`.
 
@@ -78,8 +87,8 @@ class Connection:
 
     __slots__ = (
         "_buf", "_decoder", "_events", "_frame_fin", "_frame_key", "_frame_left", "_frame_offset",
-        "_in_frame", "_mask", "_msg_compressed", "_msg_opcode", "_msg_parts", "_msg_size", "_out",
-        "_send_fragmenting", "_should_close", "_text_parts", "close_received", "close_sent",
+        "_in_frame", "_mask", "_msg_buf", "_msg_compressed", "_msg_opcode", "_msg_size", "_out",
+        "_pong", "_send_fragmenting", "_should_close", "close_received", "close_sent",
         "defer_failure", "deflate", "eof_received", "error", "failure_pending", "max_frame_size",
         "max_size", "server_side", "state",
     )
@@ -113,6 +122,8 @@ class Connection:
         self._buf = bytearray()
         self._events: list[Event] = []
         self._out: list[bytes] = []
+        # The payload of the latest unanswered ping (RFC 6455 5.5.3: only it needs an answer).
+        self._pong: bytes | None = None
         # The data frame being received (its header is consumed, its payload is streaming).
         self._frame_fin = False
         self._frame_left = 0
@@ -123,8 +134,8 @@ class Connection:
         self._msg_opcode = 0
         self._msg_compressed = False
         self._msg_size = 0
-        self._msg_parts: list[bytes | bytearray] = []
-        self._text_parts: list[str] = []
+        # Its payload so far, one buffer whatever the number of fragments (bounded by max_size).
+        self._msg_buf = bytearray()
         self._decoder: Utf8Decoder | None = None
         self._send_fragmenting = False
 
@@ -248,31 +259,42 @@ class Connection:
             limit = None if self.max_size is None else self.max_size - self._msg_size
             data = self.deflate.decompress(data, limit, message_done)
         self._msg_size += len(data)
-        if self._msg_opcode == _TEXT:
-            decoder = self._decoder
-            if decoder is None:
-                decoder = self._decoder = Utf8Decoder()
-            text = decoder.decode(data, message_done)
+        msg_buf = self._msg_buf
+        text = self._msg_opcode == _TEXT
+        if not message_done or msg_buf:
             if text:
-                self._text_parts.append(text)
-            if message_done:
-                self._events.append(TextMessage("".join(self._text_parts)))
-                self._text_parts.clear()
-                decoder.reset()
+                decoder = self._decoder
+                if decoder is None:
+                    decoder = self._decoder = Utf8Decoder()
+                decoder.check(data, message_done)  # fail at the first invalid byte (Autobahn 6.4.x)
+            msg_buf += data
+            if not message_done:
+                return
+            whole: bytes | bytearray | memoryview = msg_buf
+            self._msg_buf = bytearray()  # give the message's memory back, not just its length
+            if text:
+                assert self._decoder is not None
+                self._decoder.reset()
+                self._events.append(TextMessage(str(whole, "utf-8")))  # checked piece by piece
         else:
-            if data:
-                self._msg_parts.append(data if type(data) is bytearray else bytes(data))
-            if message_done:
-                self._events.append(BinaryMessage(b"".join(self._msg_parts)))
-                self._msg_parts.clear()
-        if message_done:
-            self._msg_opcode = 0
+            whole = data  # the whole message in one piece: no copy into the buffer
+            if text:
+                self._events.append(TextMessage(decode_text(whole)))
+        if not text:
+            self._events.append(BinaryMessage(bytes(whole)))
+        self._msg_opcode = 0
 
     def _control(self, opcode: int, payload: bytes) -> None:
         if opcode == _PING:
-            self._events.append(Ping(payload))
+            events = self._events
+            if events and type(events[-1]) is Ping:
+                events[-1] = Ping(payload)  # a run of pings is one event: only the latest is answered
+            else:
+                events.append(Ping(payload))
             if self.close_sent is None:
-                self._out.append(serialize_frame(_PONG, payload, mask=self._mask))
+                # RFC 6455 5.5.3: "an endpoint MAY elect to send a Pong frame for only the most
+                # recently processed Ping frame": one slot, so a ping flood cannot grow memory.
+                self._pong = payload
         elif opcode == _PONG:
             self._events.append(Pong(payload))
         else:
@@ -395,6 +417,7 @@ class Connection:
                 self._should_close = True
 
     def _queue_close(self, code: int | None, reason: str) -> None:
+        self._take_pong()  # a pending pong goes out before the close frame, never after it
         self.close_sent = CloseFrame(1005 if code is None else code, reason)
         self._out.append(serialize_frame(_CLOSE, serialize_close(code, reason), mask=self._mask))
         if self.state is State.OPEN:
@@ -418,8 +441,24 @@ class Connection:
             self._events = []
         return events
 
+    def _take_pong(self) -> None:
+        """Serialize the pending pong, if any, at the end of the outgoing frames."""
+        payload = self._pong
+        if payload is not None:
+            self._pong = None
+            self._out.append(serialize_frame(_PONG, payload, mask=self._mask))
+
+    @property
+    def bytes_pending(self) -> int:
+        """How many bytes :meth:`data_to_send` would return now (the engine's outgoing backlog)."""
+        pong = self._pong
+        extra = 0 if pong is None else 2 + len(pong) + (4 if self._mask else 0)
+        return sum(map(len, self._out)) + extra
+
     def data_to_send(self) -> bytes:
-        """Return (and forget) the bytes to write to the peer."""
+        """Return (and forget) the bytes to write to the peer; the pending pong is serialized here."""
+        if self._pong is not None:
+            self._take_pong()
         out = self._out
         if not out:
             return b""

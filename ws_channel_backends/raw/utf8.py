@@ -51,6 +51,14 @@ class Utf8Decoder:
                 raise ProtocolError("invalid UTF-8 in text message (surrogate)", _INVALID_UTF8)
         return text
 
+    def check(self, data: bytes | bytearray | memoryview, final: bool = False) -> None:
+        """Validate the next piece of a message without keeping its text (the caller keeps the bytes).
+
+        Raises:
+            ProtocolError: (1007) as :meth:`decode`.
+        """
+        self.decode(data, final)
+
     def reset(self) -> None:
         """Forget any pending bytes, for the next message."""
         self._decoder.reset()
