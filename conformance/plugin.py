@@ -3,7 +3,9 @@
 It loads in every pytest run, so it imports nothing heavy: backends are looked up only when a test
 asks for the ``ws_backend`` fixture.
 
-- ``--ws-backend NAME`` (repeatable) picks the backends; default: every available one.
+- ``--ws-backend NAME`` (repeatable) picks the backends; default: every registered one.
+- A backend whose library is missing, or an event loop that is not installed (trio), is not a
+  failure: its cases are collected and skipped with the reason (and the ``pip install`` that fixes it).
 - ``ws_backend`` (a backend name) is parametrized over them, and each case runs on every event loop
   the backend supports (its optional ``event_loops`` attribute, default ``("asyncio",)``) through
   the anyio plugin's ``anyio_backend``. ``ws_server_backend`` adds a second backend for the
@@ -19,6 +21,7 @@ asks for the ``ws_backend`` fixture.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,6 +34,8 @@ __all__ = [
     "SERVER_BACKEND_FIXTURE",
     "case_id_of",
     "group_of",
+    "missing_backend",
+    "missing_loop",
 ]
 
 BACKEND_FIXTURE = "ws_backend"
@@ -52,7 +57,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="NAME",
         help="ws-channel backend to run the conformance suite against (repeatable; "
-        "default: every available backend)",
+        "default: every registered backend; those not installed are skipped)",
     )
 
 
@@ -64,13 +69,49 @@ def _selected_backends(config: pytest.Config) -> list[str]:
     cached: list[str] | None = getattr(config, "_ws_channel_backends", None)
     if cached is not None:
         return cached
-    from ws_channel_core import available_backends
+    from ws_channel_core import registered_backends
 
-    names: list[str] = list(config.getoption(_OPTION) or available_backends())
+    registered = registered_backends()
+    names: list[str] = list(config.getoption(_OPTION) or registered)
+    unknown = [name for name in names if name not in registered]
+    if unknown:
+        raise pytest.UsageError(
+            f"unknown ws-channel backend(s): {', '.join(unknown)}; registered: {', '.join(registered)}"
+        )
     if not names:
-        raise pytest.UsageError("no ws-channel backend is available to run the conformance suite against")
+        raise pytest.UsageError("no ws-channel backend is registered to run the conformance suite against")
     config._ws_channel_backends = names  # type: ignore[attr-defined]
     return names
+
+
+def missing_backend(name: str) -> str | None:
+    """Why ``name`` cannot run here (its library is missing), or ``None`` when it is installed."""
+    from ws_channel_core import get_backend
+
+    try:
+        get_backend(name)
+    except LookupError as exc:
+        return str(exc)
+    return None
+
+
+def missing_loop(loop: str) -> str | None:
+    """Why the event loop ``loop`` cannot run here (its library is missing), or ``None``."""
+    if loop in ("asyncio", "sync") or importlib.util.find_spec(loop) is not None:
+        return None
+    return f"{loop} is not installed: pip install 'ws-channel[{loop}]'"
+
+
+def _skip_reason(backends: Sequence[str], loop: str) -> str | None:
+    """The reason to skip a combination of backends and event loop, or ``None`` when it can run."""
+    for name in dict.fromkeys(backends):
+        reason = missing_backend(name)
+        if reason is not None:
+            return f"{name} is not installed: {reason}"
+    reason = missing_loop(loop)
+    if reason is not None:
+        return f"{'/'.join(dict.fromkeys(backends))} on {loop}: {reason}"
+    return None
 
 
 def _backend_attribute(name: str, attribute: str, default: Any) -> Any:
@@ -78,8 +119,8 @@ def _backend_attribute(name: str, attribute: str, default: Any) -> Any:
 
     try:
         backend = get_backend(name)
-    except LookupError as exc:
-        raise pytest.UsageError(str(exc)) from exc
+    except LookupError:
+        return default  # its cases are skipped with the reason (see _skip_reason)
     return getattr(backend, attribute, default)
 
 
@@ -92,13 +133,18 @@ def _expected_failures(name: str) -> Mapping[str, str]:
     return failures
 
 
-def _parametrize(
-    metafunc: pytest.Metafunc, argnames: tuple[str, ...], values: list[Any], ids: list[str]
-) -> None:
+def _param(values: tuple[Any, ...], backends: Sequence[str], loop: str, ident: str) -> Any:
+    """One parametrization, marked as skipped with the reason when a library it needs is missing."""
+    reason = _skip_reason(backends, loop)
+    marks = [pytest.mark.skip(reason=reason)] if reason else []
+    return pytest.param(*values, marks=marks, id=ident)
+
+
+def _parametrize(metafunc: pytest.Metafunc, argnames: tuple[str, ...], values: list[Any]) -> None:
     # As a marker rather than a direct call: pytest then lets it take precedence over the anyio
     # plugin's own parametrized ``anyio_backend`` fixture, which this run per backend replaces.
     names: str | tuple[str, ...] = argnames[0] if len(argnames) == 1 else argnames
-    metafunc.definition.add_marker(pytest.mark.parametrize(names, values, ids=ids))
+    metafunc.definition.add_marker(pytest.mark.parametrize(names, values))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -115,27 +161,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 for loop in loops if is_async else ["sync"]:
                     pairs.append((client, server, loop))
         if is_async:
-            _parametrize(
-                metafunc,
-                (BACKEND_FIXTURE, SERVER_BACKEND_FIXTURE, _LOOP_FIXTURE),
-                pairs,
-                [f"{c}-to-{s}-{loop}" for c, s, loop in pairs],
-            )
+            values = [_param((c, s, loop), (c, s), loop, f"{c}-to-{s}-{loop}") for c, s, loop in pairs]
+            _parametrize(metafunc, (BACKEND_FIXTURE, SERVER_BACKEND_FIXTURE, _LOOP_FIXTURE), values)
         else:
-            _parametrize(
-                metafunc,
-                (BACKEND_FIXTURE, SERVER_BACKEND_FIXTURE),
-                [(c, s) for c, s, _ in pairs],
-                [f"{c}-to-{s}" for c, s, _ in pairs],
-            )
+            values = [_param((c, s), (c, s), "sync", f"{c}-to-{s}") for c, s, _ in pairs]
+            _parametrize(metafunc, (BACKEND_FIXTURE, SERVER_BACKEND_FIXTURE), values)
         return
     if is_async:
         combos = [(name, loop) for name in names for loop in _event_loops(name)]
-        _parametrize(
-            metafunc, (BACKEND_FIXTURE, _LOOP_FIXTURE), combos, [f"{name}-{loop}" for name, loop in combos]
-        )
+        values = [_param((name, loop), (name,), loop, f"{name}-{loop}") for name, loop in combos]
+        _parametrize(metafunc, (BACKEND_FIXTURE, _LOOP_FIXTURE), values)
     else:
-        _parametrize(metafunc, (BACKEND_FIXTURE,), list(names), list(names))
+        _parametrize(metafunc, (BACKEND_FIXTURE,), [_param((n,), (n,), "sync", n) for n in names])
 
 
 def group_of(item: pytest.Item) -> str:

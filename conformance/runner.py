@@ -16,7 +16,7 @@ import pytest
 from .cases import GROUPS
 from .plugin import BACKEND_FIXTURE, GROUP
 
-__all__ = ["run", "Collector", "Cell", "format_table"]
+__all__ = ["run", "Collector", "Cell", "format_table", "format_skips"]
 
 _OUTCOMES = ("passed", "failed", "skipped", "xfailed")
 
@@ -42,6 +42,8 @@ class Collector:
     out: TextIO = sys.stdout
     cells: dict[tuple[str, str], Cell] = field(default_factory=lambda: defaultdict(Cell))
     backends: list[str] = field(default_factory=list)
+    #: Why cases were skipped (for example a backend or event loop that is not installed) -> count.
+    skip_reasons: dict[str, int] = field(default_factory=dict)
     _keys: dict[str, tuple[str, str]] = field(default_factory=dict)
     _current_group: str | None = None
 
@@ -72,6 +74,8 @@ class Collector:
                 cell.passed += 1
             elif report.skipped:
                 cell.skipped += 1
+                reason = _skip_reason(report)
+                self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
             else:
                 cell.failed += 1
         elif report.when == "teardown" and report.failed:
@@ -83,6 +87,18 @@ class Collector:
     def failed(self) -> int:
         """Number of failed cases over every cell."""
         return sum(cell.failed for cell in self.cells.values())
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    """The reason pytest recorded for a skipped case (``longrepr`` is ``(path, line, reason)``)."""
+    if isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    return str(report.longrepr)
+
+
+def format_skips(reasons: dict[str, int]) -> str:
+    """One line per distinct reason cases were skipped, with how many; empty when none were."""
+    return "\n".join(f"skipped {count}: {reason}" for reason, count in sorted(reasons.items()))
 
 
 def format_table(cells: dict[tuple[str, str], Cell], backends: Sequence[str]) -> str:
@@ -114,7 +130,9 @@ def run(
     extra_pytest_args: Sequence[str] = (),
     out: TextIO | None = None,
 ) -> int:
-    """Run the whole suite against ``backends`` (default: every available one) and print the table.
+    """Run the whole suite against ``backends`` (default: every registered one) and print the table.
+
+    Cases of a backend or event loop whose library is missing are skipped, and the reasons printed.
 
     Progress is pytest's own quiet dot line; the table follows. In the interop group a pair counts in
     its client backend's column.
@@ -133,6 +151,8 @@ def run(
     code = int(pytest.main(args, plugins=[collector]))
     print(file=stream)
     print(format_table(collector.cells, collector.backends), file=stream)
+    if collector.skip_reasons:
+        print(format_skips(collector.skip_reasons), file=stream)
     if code == 0 and collector.failed:
         return 1
     return code
