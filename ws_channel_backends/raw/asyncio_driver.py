@@ -51,6 +51,8 @@ _thread_state = threading.local()
 #: large as the transport's own reads (256 KiB): a 1 MiB message then takes 4 trips through the
 #: engine instead of 16, and idle connections still pay nothing for it.
 BUFFER_SIZE = 2**18
+#: After failing, how long a server reads (and discards) what the peer still sends before closing TCP.
+DRAIN_TIMEOUT = 1.0
 
 
 def _read_buffer() -> memoryview:
@@ -143,10 +145,17 @@ class _WireProtocol(asyncio.BufferedProtocol):
     def pause_writing(self) -> None:
         if self.channel is not None:
             self.channel._write_paused = True
+            # Reading waits while the write buffer is above write_limit, whatever fills it (pongs,
+            # echoes): a peer that sends but never reads cannot grow our memory.
+            if self.transport is not None:
+                self.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.channel is not None:
-            self.channel._resume_writing()
+        channel = self.channel
+        if channel is not None:
+            channel._resume_writing()
+            if not channel._reading_paused and not self.lost and self.transport is not None:
+                self.transport.resume_reading()
 
     # -- the opening handshake -----------------------------------------------------------------
 
@@ -216,7 +225,7 @@ class AsyncioChannel(EngineChannel):
     """A WebSocket channel run by the asyncio driver."""
 
     __slots__ = (
-        "_close_timer", "_cork", "_cork_scheduled", "_cork_size", "_drain_waiters",
+        "_close_timer", "_cork", "_cork_scheduled", "_cork_size", "_drain_timer", "_drain_waiters",
         "_failure_timer", "_loop", "_max_queue", "_options", "_ping_payload", "_ping_timer",
         "_reading_paused", "_sent_noted", "_transport", "_waiter", "_wire", "_write_paused",
     )
@@ -239,6 +248,7 @@ class AsyncioChannel(EngineChannel):
         self._cork_scheduled = False
         self._close_timer: asyncio.TimerHandle | None = None
         self._failure_timer: asyncio.TimerHandle | None = None
+        self._drain_timer: asyncio.TimerHandle | None = None
         self._ping_timer: asyncio.TimerHandle | None = None
         self._ping_payload: bytes | None = None
         self._sent_noted = False
@@ -293,10 +303,30 @@ class AsyncioChannel(EngineChannel):
         if engine.should_close_transport:
             self._end_stream()
             if not transport.is_closing():
-                transport.close()
+                if self._wire.server_side and engine.close_received is None and not engine.eof_received:
+                    self._drain_then_close()
+                else:
+                    transport.close()
             self._arm_close_timer()
         elif engine.close_expected():
             self._arm_close_timer()
+
+    def _drain_then_close(self) -> None:
+        """A server that failed stops writing and drains what still arrives, then closes TCP.
+
+        Closing with unread data makes the kernel send a reset, which can destroy our close frame in
+        the peer's buffers; so we half-close (FIN after the close frame), read and discard until the
+        peer's EOF or ``DRAIN_TIMEOUT`` (at most ``close_timeout``), then close.
+        """
+        if self._drain_timer is not None:
+            return
+        transport = self._transport
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._reading_paused = False
+        transport.resume_reading()
+        timeout = min(DRAIN_TIMEOUT, self._options.close_timeout or DRAIN_TIMEOUT)
+        self._drain_timer = self._loop.call_later(timeout, transport.close)
 
     def _arm_close_timer(self) -> None:
         if self._close_timer is None and not self._wire.lost:
@@ -317,7 +347,7 @@ class AsyncioChannel(EngineChannel):
     def _connection_lost(self) -> None:
         if not self._engine.eof_received:
             self._engine.receive_eof()
-        for timer in (self._close_timer, self._ping_timer, self._failure_timer):
+        for timer in (self._close_timer, self._ping_timer, self._failure_timer, self._drain_timer):
             if timer is not None:
                 timer.cancel()
         self._end_stream()
@@ -354,7 +384,7 @@ class AsyncioChannel(EngineChannel):
 
     def _resume_reading(self) -> None:
         self._reading_paused = False
-        if not self._wire.lost:
+        if not self._wire.lost and not self._write_paused:
             self._transport.resume_reading()
 
     # -- outgoing ------------------------------------------------------------------------------
