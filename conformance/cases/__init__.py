@@ -12,11 +12,13 @@ __all__ = ["GROUPS", "case_functions"]
 #: Every group, in the order the report lists them; the module is ``conformance.cases.test_<group>``.
 GROUPS: tuple[str, ...] = (
     "connect_uri",
+    "handshake",
     "no_upgrade",
     "protocols",
     "channel",
     "payload_transfer",
     "close_local",
+    "lifecycle",
     "close_remote",
     "close_never_hangs",
     "disconnect_after_upgrade",
