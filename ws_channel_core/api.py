@@ -197,6 +197,8 @@ def serve(
         write_limit=write_limit,
         compression=compression,
         ssl=ssl,
+        process_request=process_request,
+        process_response=process_response,
         extra=dict(extra or {}),
     )
     chosen = get_backend(backend, role="server")
