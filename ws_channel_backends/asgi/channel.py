@@ -1,0 +1,212 @@
+"""``AsgiChannel``: a ``WebSocketChannel`` over an accepted ASGI WebSocket (``receive`` / ``send``).
+
+ASGI hands an application messages, not frames: the server (uvicorn, hypercorn...) owns the socket,
+answers pings, runs keepalive and completes closing handshakes. What that means for the channel:
+
+- ``websocket.disconnect`` ends the stream. When the peer closed first, its code and reason are the
+  close frame received; the server has already echoed it, which is recorded as the frame sent.
+- After a local ``close()`` the server reports ``websocket.disconnect`` at once (uvicorn) or once the
+  connection is gone, and never says what the peer answered: ``close_received`` stays ``None`` and
+  ``close_code`` is 1006. The server bounds the closing handshake with its own close timeout.
+- ``close()`` without a code sends 1000: ASGI's ``websocket.close`` cannot send an empty close frame.
+- ``max_size`` is checked again here (a message over it fails the connection with 1009), because a
+  server's own limit may be larger.
+- Messages are pulled one at a time, only when read (or while closing, to reach the disconnect):
+  the server's flow control applies, and at most ``max_queue`` unread messages are kept while closing.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import anyio
+
+from ws_channel_core.base import ChannelBase
+from ws_channel_core.channel import Message
+from ws_channel_core.errors import CloseFrame, PayloadTooBig
+from ws_channel_core.http import Address, Request, Response
+
+from ._types import Receive, Send, logger, spawn
+
+__all__ = ["AsgiChannel"]
+
+
+class AsgiChannel(ChannelBase):
+    """A server-side channel over an ASGI WebSocket connection that is already accepted."""
+
+    __slots__ = (
+        "_asgi_receive", "_asgi_send", "_buffer", "_ended", "_read_lock", "_read_scope",
+        "_max_size", "_max_queue", "_dropped", "_failed",
+    )
+
+    def __init__(
+        self,
+        receive: Receive,
+        send: Send,
+        *,
+        protocol: str | None = None,
+        request: Request | None = None,
+        response: Response | None = None,
+        remote_address: Address = None,
+        local_address: Address = None,
+        close_timeout: float | None = 10.0,
+        max_size: int | None = 2**20,
+        max_queue: int = 16,
+    ) -> None:
+        super().__init__(
+            protocol=protocol,
+            server_side=True,
+            request=request,
+            response=response,
+            remote_address=remote_address,
+            local_address=local_address,
+            close_timeout=close_timeout,
+        )
+        self._asgi_receive = receive
+        self._asgi_send = send
+        self._buffer: deque[Message] = deque()
+        self._ended = False  # no more ASGI events will be read
+        self._read_lock = anyio.Lock()
+        self._read_scope: anyio.CancelScope | None = None
+        self._max_size = max_size
+        self._max_queue = max_queue
+        self._dropped = 0
+        self._failed = False
+
+    # -- receiving ------------------------------------------------------------------------------
+
+    def _receive_message_nowait(self) -> Message | None:
+        return self._buffer.popleft() if self._buffer else None
+
+    async def _receive_message(self) -> Message | None:
+        while True:
+            if self._buffer:
+                return self._buffer.popleft()
+            if self._ended:
+                return None
+            await self._pull()
+
+    async def _pull(self) -> None:
+        """Read and handle one ASGI event, unless another task is doing so (then wait for it)."""
+        async with self._read_lock:
+            if self._ended or (self._buffer and not self._closing):
+                return
+            with anyio.CancelScope() as scope:
+                self._read_scope = scope
+                try:
+                    event = await self._asgi_receive()
+                except Exception as exc:  # the server or framework gave up on the connection
+                    logger.debug("ASGI receive failed: %r", exc)
+                    self._end()
+                    return
+                finally:
+                    self._read_scope = None
+            if scope.cancelled_caught:  # aborted
+                return
+            self._handle(event)
+
+    def _handle(self, event: Any) -> None:
+        kind = event.get("type")
+        if kind == "websocket.receive":
+            text = event.get("text")
+            message: Message = text if text is not None else bytes(event.get("bytes") or b"")
+            if self._failed:
+                return
+            if self._too_big(message):
+                self._fail(PayloadTooBig(f"a message is over max_size ({self._max_size} bytes)"))
+                return
+            if self._closing and len(self._buffer) >= self._max_queue:
+                self._dropped += 1
+                logger.debug("closing: dropped an unread message (%d so far)", self._dropped)
+                return
+            self._buffer.append(message)
+        elif kind == "websocket.disconnect":
+            code = event.get("code")
+            reason = event.get("reason") or ""
+            self._on_disconnect(1005 if code is None else int(code), str(reason))
+
+    def _too_big(self, message: Message) -> bool:
+        limit = self._max_size
+        if limit is None or len(message) <= limit // 4:
+            return False
+        if len(message) > limit:
+            return True
+        return isinstance(message, str) and len(message.encode("utf-8")) > limit
+
+    def _on_disconnect(self, code: int, reason: str) -> None:
+        if self._close_sent is None and code != 1006:
+            # The peer closed first; the server already answered with the same frame.
+            frame = CloseFrame(code, reason)
+            self._note_close_received(frame)
+            self._note_close_sent(frame)
+        self._end()
+
+    def _end(self) -> None:
+        self._ended = True
+        self._record_close()
+
+    def _fail(self, error: PayloadTooBig) -> None:
+        self._failed = True
+        self._note_error(error)
+        if not self._closing:
+            self._closing = True
+            self._start_close(error.close_code, "")
+
+    # -- sending --------------------------------------------------------------------------------
+
+    async def _send_message(self, message: Message) -> None:
+        event = (
+            {"type": "websocket.send", "text": message}
+            if isinstance(message, str)
+            else {"type": "websocket.send", "bytes": message}
+        )
+        try:
+            await self._asgi_send(event)
+        except Exception as exc:  # disconnected (ClientDisconnected, OSError) or already closing
+            self._closing = True
+            raise self._closed_error() from exc
+
+    # -- closing --------------------------------------------------------------------------------
+
+    def _start_close(self, code: int | None, reason: str) -> None:
+        spawn(lambda: self._close(code, reason))
+
+    async def _close(self, code: int | None, reason: str) -> None:
+        sent = 1000 if code is None else code  # ASGI cannot send a close frame without a code
+        try:
+            await self._asgi_send({"type": "websocket.close", "code": sent, "reason": reason})
+        except Exception as exc:  # already disconnected: the disconnect event is waiting
+            logger.debug("ASGI websocket.close failed: %r", exc)
+        else:
+            self._note_close_sent(CloseFrame(sent, reason))
+        try:
+            with anyio.move_on_after(self._close_timeout):
+                while not self._ended:
+                    await self._pull()
+        except Exception:  # pragma: no cover - a background task must not raise
+            logger.exception("closing the ASGI connection failed")
+        if not self._ended:
+            self._abort_connection()
+            self._end()
+
+    def _abort_connection(self) -> None:
+        """Stop reading at once; the server drops the connection once the close frame went out.
+
+        ASGI has no way to drop a connection: when no close was sent yet, a 1011 close is queued.
+        """
+        self._ended = True
+        scope = self._read_scope
+        if scope is not None:
+            scope.cancel()
+        if self._close_sent is None and not self._closing:
+            self._closing = True
+
+            async def close_now() -> None:
+                try:
+                    await self._asgi_send({"type": "websocket.close", "code": 1011, "reason": ""})
+                except Exception:
+                    return
+                self._note_close_sent(CloseFrame(1011, ""))
+
+            spawn(close_now)

@@ -1,0 +1,198 @@
+"""``serve(handler, backend="asgi")``: :func:`~.app.asgi_app` run by uvicorn, started in-process.
+
+How the options map onto uvicorn (``uvicorn.Config``):
+
+| option | uvicorn |
+|---|---|
+| ``protocols``, ``headers``, ``process_request``, ``process_response`` | the ASGI application |
+| ``max_size`` | ``ws_max_size`` (``None``: no limit), and checked again by the channel |
+| ``max_queue`` | the channel; uvicorn itself holds at most one unread message (it pauses reading) |
+| ``ping_interval`` / ``ping_timeout`` | ``ws_ping_interval`` / ``ws_ping_timeout`` |
+| ``compression`` | ``ws_per_message_deflate`` |
+| ``close_timeout`` | the WebSocket protocol's close timer (fixed at 10 s in uvicorn; set per server here) |
+| ``connect_timeout`` | a deadline from TCP accept to the upgrade, added to uvicorn's HTTP protocol |
+| ``write_limit`` | the transport's write buffer high-water mark |
+| ``ssl`` | the listening socket's ``SSLContext`` |
+
+``extra``: ``ws`` picks uvicorn's WebSocket implementation, ``"websockets-sansio"`` (default, what
+uvicorn's ``auto`` picks) or ``"wsproto"``. Anything else raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl as ssl_module
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import uvicorn
+
+from ws_channel_core.channel import Handler
+from ws_channel_core.options import ServerOptions
+
+from .app import AppOptions, WebSocketApp
+
+__all__ = ["AsgiServer", "serve", "WS_IMPLEMENTATIONS", "server_extras"]
+
+#: uvicorn's WebSocket implementations this backend drives (both have a settable close timer).
+WS_IMPLEMENTATIONS: Mapping[str, str] = {
+    "websockets-sansio": "uvicorn.protocols.websockets.websockets_sansio_impl:WebSocketsSansIOProtocol",
+    "wsproto": "uvicorn.protocols.websockets.wsproto_impl:WSProtocol",
+}
+_EXTRA_KEYS = frozenset({"ws"})
+_NO_LIMIT = 10**9  # seconds: "no timeout" for a timer that needs a number
+
+
+def server_extras(extra: Mapping[str, object]) -> str:
+    """Check ``extra``; return the uvicorn WebSocket implementation to use."""
+    unknown = sorted(set(extra) - _EXTRA_KEYS)
+    if unknown:
+        raise ValueError(
+            f"unknown extra option(s) for the asgi backend's server: {', '.join(unknown)} "
+            f"(allowed: {', '.join(sorted(_EXTRA_KEYS))})"
+        )
+    ws = extra.get("ws", "websockets-sansio")
+    if ws not in WS_IMPLEMENTATIONS:
+        raise ValueError(f"extra['ws'] must be one of {', '.join(WS_IMPLEMENTATIONS)}, not {ws!r}")
+    return str(ws)
+
+
+class AsgiServer:
+    """The ``WebSocketServer`` yielded by ``serve()``: uvicorn's ``Server`` and the ASGI application."""
+
+    def __init__(self, server: uvicorn.Server, app: WebSocketApp, sockets: list[socket.socket]) -> None:
+        self._server = server
+        self._app = app
+        self._sockets = sockets
+
+    @property
+    def server(self) -> uvicorn.Server:
+        """The uvicorn server underneath."""
+        return self._server
+
+    @property
+    def app(self) -> WebSocketApp:
+        """The ASGI application uvicorn runs."""
+        return self._app
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        return [(str(name[0]), int(name[1])) for name in (s.getsockname() for s in self._sockets)]
+
+    @property
+    def port(self) -> int:
+        return self.addresses[0][1]
+
+    async def serve_forever(self) -> None:
+        await anyio.sleep_forever()
+
+
+def _websocket_protocol(base: type[Any], options: ServerOptions) -> type[Any]:
+    """uvicorn's WebSocket protocol with our close timeout and write limit (uvicorn fixes them)."""
+    close_timeout = _NO_LIMIT if options.close_timeout is None else options.close_timeout
+    write_limit = options.write_limit
+
+    class Protocol(base):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.close_timeout = close_timeout
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.set_write_buffer_limits(high=write_limit)
+            super().connection_made(transport)
+
+    Protocol.__name__ = Protocol.__qualname__ = f"WsChannel{base.__name__}"
+    return Protocol
+
+
+def _http_protocol(base: type[Any], connect_timeout: float | None) -> type[Any]:
+    """uvicorn's HTTP protocol, dropping a connection not upgraded within ``connect_timeout``."""
+    if connect_timeout is None:
+        return base
+    timeout: float = connect_timeout
+
+    class Protocol(base):  # type: ignore[misc]
+        _ws_channel_deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            loop = asyncio.get_running_loop()
+            self._ws_channel_deadline = loop.call_later(timeout, self._ws_channel_expire, transport)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._ws_channel_deadline is not None:
+                self._ws_channel_deadline.cancel()
+            super().connection_lost(exc)
+
+        def _ws_channel_expire(self, transport: asyncio.BaseTransport) -> None:
+            if transport.is_closing() or transport.get_protocol() is not self:
+                return  # gone, or upgraded to WebSocket
+            cycle = getattr(self, "cycle", None)
+            if cycle is None or getattr(cycle, "response_complete", True):
+                transport.close()
+
+    Protocol.__name__ = Protocol.__qualname__ = f"WsChannel{base.__name__}"
+    return Protocol
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves: uvicorn calls ``sys.exit`` when it cannot bind."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    sock = socket.create_server((host, port), family=family, backlog=2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _config(app: WebSocketApp, options: ServerOptions, ws: str) -> uvicorn.Config:
+    config = uvicorn.Config(
+        app,
+        ws=ws,
+        ws_max_size=sys.maxsize if options.max_size is None else options.max_size,
+        ws_ping_interval=options.ping_interval,
+        ws_ping_timeout=options.ping_timeout,
+        ws_per_message_deflate=options.compression == "deflate",
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=int((options.close_timeout or 10.0) + 2),
+    )
+    config.load()
+    implementation = uvicorn.importer.import_from_string(WS_IMPLEMENTATIONS[ws])
+    config.ws_protocol_class = _websocket_protocol(implementation, options)
+    config.http_protocol_class = _http_protocol(config.http_protocol_class, options.connect_timeout)
+    if options.ssl is not None:
+        if not isinstance(options.ssl, ssl_module.SSLContext):
+            raise ValueError("a server needs an ssl.SSLContext with its certificate")
+        config.ssl = options.ssl
+    return config
+
+
+@asynccontextmanager
+async def serve(handler: Handler, host: str, port: int, options: ServerOptions) -> AsyncIterator[AsgiServer]:
+    """Listen on ``host:port`` with uvicorn; see the module docstring for the option mapping."""
+    ws = server_extras(options.extra)
+    app = WebSocketApp(handler, AppOptions.from_server_options(options))
+    config = _config(app, options, ws)
+    server = uvicorn.Server(config)
+    server.lifespan = config.lifespan_class(config)
+    sock = _listen(host, port)
+    try:
+        await server.startup(sockets=[sock])
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        yield AsgiServer(server, app, [sock])
+    finally:
+        with anyio.CancelScope(shield=True):
+            for listening in server.servers:
+                listening.close()  # stop accepting first, then say goodbye
+            await app.close_all(1001)
+            server.should_exit = True
+            await server.shutdown(sockets=[sock])
