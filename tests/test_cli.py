@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pty
 import select
 import signal
 import socket
@@ -170,6 +171,57 @@ def test_connect_sends_piped_lines_and_prints_the_echoes(echo_port: int, backend
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hello\nwörld\n\n"
     assert result.stderr.strip().splitlines()[-1] == "closed: 1000"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_piped_input_prints_every_reply_that_arrives_before_the_servers_close(
+    echo_port: int, backend: str
+) -> None:
+    # No --expect: end of input starts the closing handshake at once, and the echoes still in flight
+    # arrive before the server's close frame, so they are printed.
+    result = run_cli("connect", "--backend", backend, f"ws://127.0.0.1:{echo_port}/", stdin="a\nb\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "a\nb\n"
+    assert result.stderr.strip().splitlines()[-1] == "closed: 1000"
+
+
+@pytest.mark.timeout(60)
+def test_on_a_terminal_sent_and_received_lines_are_marked_and_typing_is_kept(echo_port: int) -> None:
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [*CLI, "connect", "--expect", "1", f"ws://127.0.0.1:{echo_port}/"],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+    )
+    os.close(terminal)
+    screen = b""
+
+    def read_until(marker: bytes) -> None:
+        nonlocal screen
+        while marker not in screen:
+            ready, _, _ = select.select([controller], [], [], TIMEOUT)
+            assert ready, f"waited for {marker!r}, the terminal shows {screen!r}"
+            screen += os.read(controller, 4096)
+
+    try:
+        read_until(b"> ")
+        os.write(controller, b"hello\n")
+        read_until(b"< hello")
+        # The echo was inserted above the input line (save cursor, insert line, restore).
+        assert b"\x1b7" in screen and b"\x1b[L" in screen and b"\x1b8" in screen
+        os.write(controller, b"\x04")  # Ctrl-D: end of input
+        assert process.wait(TIMEOUT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(TIMEOUT)
+        os.close(controller)
+    assert process.stderr is not None
+    with process.stderr:
+        status_lines = process.stderr.read().decode().strip().splitlines()
+    assert status_lines[-1] == "closed: 1000"
 
 
 @pytest.mark.timeout(60)

@@ -5,7 +5,8 @@ Subcommands:
 - ``connect URL``: an interactive client. Lines read from stdin are sent as text messages; incoming
   messages are printed on stdout (binary ones as hex, or a length summary when long); status lines
   (connected, closed with code and reason) go to stderr. End of input (Ctrl-D, or the end of a pipe)
-  closes the connection with 1000.
+  starts closing with 1000; every reply that arrives before the server's close frame is still
+  printed. On a terminal, sent lines follow a ``> `` prompt and received ones are marked ``< ``.
 - ``serve``: a server that echoes (``--echo``) or prints what it receives, printing connections.
 - ``conformance``: the shared conformance suite (and Autobahn) against the installed backends.
 - ``backends``: the installed backends, their versions and the default.
@@ -188,6 +189,47 @@ def _decode_line(raw: bytes) -> str:
     return raw.removesuffix(b"\r").decode("utf-8", errors="replace")
 
 
+class _Console:
+    """Where ``connect`` shows messages: plain lines for a pipe, marked lines for a terminal.
+
+    On a terminal, a ``> `` prompt stands before the line being typed, and an incoming message is
+    shown as ``< message`` on a line inserted above it (ANSI save cursor, insert line, restore), so
+    what the user is typing stays intact.
+    """
+
+    PROMPT = "> "
+
+    def __init__(self, interactive: bool) -> None:
+        self.interactive = interactive
+
+    def prompt(self) -> None:
+        """Show the input prompt (terminal only)."""
+        if self.interactive:
+            sys.stdout.write(self.PROMPT)
+            sys.stdout.flush()
+
+    def received(self, text: str) -> None:
+        """Show an incoming message."""
+        if not self.interactive:
+            print(text, flush=True)
+            return
+        sys.stdout.write(
+            "\x1b7"  # save the cursor, which sits in the line being typed
+            "\n\x1b[A"  # make sure a line exists below (scrolling if needed), back up to the input line
+            "\x1b[L"  # insert a blank line there, pushing the input line down
+            f"< {text}\n"
+            "\x1b8"  # restore the cursor...
+            "\x1b[B"  # ...and follow the input line down one row (no-op on the bottom row)
+        )
+        sys.stdout.flush()
+
+    def finished(self) -> None:
+        """End the prompt line so status lines start at the left margin (terminal only)."""
+        if self.interactive:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+
+
 async def _connect_command(args: argparse.Namespace) -> int:
     connecting = connect(
         args.url,
@@ -204,6 +246,7 @@ async def _connect_command(args: argparse.Namespace) -> int:
         f"connected to {args.url} (backend {backend_name}, subprotocol {channel.protocol or 'none'}); "
         "type lines to send, Ctrl-D to close"
     )
+    console = _Console(sys.stdin.isatty() and sys.stdout.isatty())
     send_lines, receive_lines = anyio.create_memory_object_stream[str](16)
     reader = threading.Thread(
         target=_read_stdin,
@@ -212,57 +255,41 @@ async def _connect_command(args: argparse.Namespace) -> int:
         daemon=True,
     )
     reader.start()
-    end_of_input = anyio.Event()
     enough = anyio.Event()
     expect: int | None = args.expect
     wait: float | None = args.wait if args.wait is not None else (None if expect else 0.0)
 
-    async def send_input() -> None:
+    async def send_then_close() -> None:
+        """Send each input line; at end of input (after ``--wait`` / ``--expect``) start closing.
+
+        Closing only starts the handshake: replies already on their way are still printed, because
+        ``stream`` goes on until the server's close frame.
+        """
+        console.prompt()
         async with receive_lines:
             async for line in receive_lines:
                 message: Message = line.encode() if args.binary else line
                 try:
                     await channel.sink.add(message)
                 except ConnectionClosed:
-                    return  # the peer closed; the stream is ending too
-        end_of_input.set()
+                    return  # the server closed; the stream is ending too
+                console.prompt()
+        with anyio.move_on_after(wait):
+            await (enough.wait() if expect else anyio.sleep_forever())
+        channel.sink.close(1000)
 
-    async def close_when_done() -> None:
-        """Close after ``--expect`` messages, or at end of input (after ``--wait`` seconds)."""
-        async with anyio.create_task_group() as waiting:
-
-            async def after_input() -> None:
-                await end_of_input.wait()
-                with anyio.move_on_after(wait):
-                    await (enough.wait() if expect else anyio.sleep_forever())
-                waiting.cancel_scope.cancel()
-
-            async def after_enough() -> None:
-                await enough.wait()
-                waiting.cancel_scope.cancel()
-
-            waiting.start_soon(after_input)
-            waiting.start_soon(after_enough)
-        with anyio.CancelScope(shield=True):  # never abort our own closing handshake
-            await channel.sink.close(1000)
-
-    async def print_output(group: anyio.abc.TaskGroup) -> None:
+    async with anyio.create_task_group() as group:
+        group.start_soon(send_then_close)
         received = 0
         async for message in channel.stream:
-            print(format_message(message), flush=True)
+            console.received(format_message(message))
             received += 1
             if expect is not None and received >= expect:
                 enough.set()
-        group.cancel_scope.cancel()
-
-    try:
-        async with anyio.create_task_group() as group:
-            group.start_soon(send_input)
-            group.start_soon(close_when_done)
-            group.start_soon(print_output, group)
-    finally:
-        with anyio.CancelScope(shield=True):
-            await channel.sink.close(1000)
+        group.cancel_scope.cancel()  # the stream ended: nothing more to send
+    with anyio.CancelScope(shield=True):
+        await channel.sink.close(1000)  # already closing: waits for the end
+    console.finished()
     _status(_describe_close(channel))
     return 0 if channel.close_code in CLEAN_CLOSE_CODES else EXIT_FAILURE
 
