@@ -17,12 +17,19 @@ asks for the ``ws_backend`` fixture.
   and event loop parameters are not part of it). A backend's optional ``expected_failures`` mapping
   (case id -> reason) turns the listed cases into strict expected failures for that backend alone
   (in the interop matrix: for the client's or the server's backend).
+- A backend that plays only some roles (its optional ``roles`` attribute, for example a server-only
+  backend) skips, with the reason, the cases needing a role it lacks: a case needs the client role
+  when it (or a function of its module it calls) calls ``connect``, the server role when it calls
+  ``serve`` (see :func:`roles_needed`); in the interop matrix ``ws_backend`` is the client and
+  ``ws_server_backend`` the server.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping, Sequence
+import inspect
+import types
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -36,6 +43,7 @@ __all__ = [
     "group_of",
     "missing_backend",
     "missing_loop",
+    "roles_needed",
 ]
 
 BACKEND_FIXTURE = "ws_backend"
@@ -133,9 +141,49 @@ def _expected_failures(name: str) -> Mapping[str, str]:
     return failures
 
 
-def _param(values: tuple[Any, ...], backends: Sequence[str], loop: str, ident: str) -> Any:
-    """One parametrization, marked as skipped with the reason when a library it needs is missing."""
-    reason = _skip_reason(backends, loop)
+def roles_needed(function: Callable[..., Any]) -> tuple[str, ...]:
+    """The roles a case needs from ``ws_backend``: ``"client"`` if it calls ``connect``, ``"server"``
+    if it calls ``serve``, directly or through functions of its own module (names read from the code)."""
+    names: set[str] = set()
+    seen: set[types.CodeType] = set()
+    module_globals = getattr(function, "__globals__", {})
+
+    def walk(code: types.CodeType) -> None:
+        if code in seen:
+            return
+        seen.add(code)
+        names.update(code.co_names)
+        for constant in code.co_consts:
+            if isinstance(constant, types.CodeType):
+                walk(constant)
+        for name in code.co_names:
+            helper = module_globals.get(name)
+            if inspect.isfunction(helper) and helper.__module__ == function.__module__:
+                walk(helper.__code__)
+
+    walk(getattr(function, "__code__", None) or (lambda: None).__code__)
+    return tuple(role for role, name in (("client", "connect"), ("server", "serve")) if name in names)
+
+
+def _missing_role(name: str, role: str) -> str | None:
+    roles = _backend_attribute(name, "roles", None)
+    if roles is None or role in tuple(roles):
+        return None
+    return f"{name} cannot act as a {role} (its roles: {', '.join(roles)})"
+
+
+def _param(
+    values: tuple[Any, ...],
+    backends: Sequence[str],
+    loop: str,
+    ident: str,
+    roles: Sequence[tuple[str, str]] = (),
+) -> Any:
+    """One parametrization, marked as skipped with the reason when a library it needs is missing
+    or a backend lacks a role the case needs (``roles``: ``(backend, role)`` pairs)."""
+    reason = _skip_reason(backends, loop) or next(
+        (why for why in (_missing_role(name, role) for name, role in roles) if why), None
+    )
     marks = [pytest.mark.skip(reason=reason)] if reason else []
     return pytest.param(*values, marks=marks, id=ident)
 
@@ -161,18 +209,29 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 for loop in loops if is_async else ["sync"]:
                     pairs.append((client, server, loop))
         if is_async:
-            values = [_param((c, s, loop), (c, s), loop, f"{c}-to-{s}-{loop}") for c, s, loop in pairs]
+            values = [
+                _param((c, s, loop), (c, s), loop, f"{c}-to-{s}-{loop}", ((c, "client"), (s, "server")))
+                for c, s, loop in pairs
+            ]
             _parametrize(metafunc, (BACKEND_FIXTURE, SERVER_BACKEND_FIXTURE, _LOOP_FIXTURE), values)
         else:
-            values = [_param((c, s), (c, s), "sync", f"{c}-to-{s}") for c, s, _ in pairs]
+            values = [
+                _param((c, s), (c, s), "sync", f"{c}-to-{s}", ((c, "client"), (s, "server")))
+                for c, s, _ in pairs
+            ]
             _parametrize(metafunc, (BACKEND_FIXTURE, SERVER_BACKEND_FIXTURE), values)
         return
+    needed = roles_needed(metafunc.function)
     if is_async:
         combos = [(name, loop) for name in names for loop in _event_loops(name)]
-        values = [_param((name, loop), (name,), loop, f"{name}-{loop}") for name, loop in combos]
+        values = [
+            _param((name, loop), (name,), loop, f"{name}-{loop}", [(name, role) for role in needed])
+            for name, loop in combos
+        ]
         _parametrize(metafunc, (BACKEND_FIXTURE, _LOOP_FIXTURE), values)
     else:
-        _parametrize(metafunc, (BACKEND_FIXTURE,), [_param((n,), (n,), "sync", n) for n in names])
+        values = [_param((n,), (n,), "sync", n, [(n, role) for role in needed]) for n in names]
+        _parametrize(metafunc, (BACKEND_FIXTURE,), values)
 
 
 def group_of(item: pytest.Item) -> str:
