@@ -39,6 +39,7 @@ from .handshake import (
 from .hooks import ProcessRequest, ProcessResponse
 from .http import Address, Headers, Request, Response
 from .options import ClientOptions, Options, ServerOptions
+from .reconnect import Backoff, Reconnecting, is_retryable
 from .registry import available_backends, get_backend, registered_backends
 from .status import CloseCode
 from .uri import WebSocketURI, parse_uri
@@ -46,6 +47,7 @@ from .uri import WebSocketURI, parse_uri
 __all__ = [
     "Address",
     "Backend",
+    "Backoff",
     "ChannelBase",
     "ClientOptions",
     "CloseCode",
@@ -69,6 +71,7 @@ __all__ = [
     "ProcessRequest",
     "ProcessResponse",
     "ProtocolError",
+    "Reconnecting",
     "Request",
     "Response",
     "ServerOptions",
@@ -86,6 +89,7 @@ __all__ = [
     "connect",
     "generate_key",
     "get_backend",
+    "is_retryable",
     "parse_uri",
     "registered_backends",
     "run_handler",

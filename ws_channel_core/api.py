@@ -7,6 +7,7 @@ Both check the URL and every option when called, before any I/O, so mistakes rai
 from __future__ import annotations
 
 import functools
+import random
 import ssl as ssl_module
 from collections.abc import AsyncIterator, Generator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -28,6 +29,7 @@ from .options import (
     ServerOptions,
     normalize_headers,
 )
+from .reconnect import Backoff, Reconnecting
 from .registry import get_backend
 from .uri import WebSocketURI, parse_uri
 
@@ -62,6 +64,20 @@ class Connect:
         await channel.ready
         logs.opened(channel)
         return channel
+
+    def __aiter__(self) -> Reconnecting:
+        """``async for channel in connect(url):`` reconnects with the default :class:`Backoff`."""
+        return self.reconnecting()
+
+    def reconnecting(
+        self, backoff: Backoff | None = None, *, rng: random.Random | None = None
+    ) -> Reconnecting:
+        """An async iterator of channels that reconnects after a drop or a retryable failure.
+
+        ``backoff`` sets the delays and the attempts allowed in a row; ``rng`` the jitter's source.
+        A refusal retrying cannot fix (4xx other than 408 and 429, a bad handshake) is raised.
+        """
+        return Reconnecting(self._open, self.uri.url, backoff or Backoff(), rng)
 
     async def __aenter__(self) -> WebSocketChannel:
         self._channel = await self._open()
@@ -116,7 +132,8 @@ def connect(
     """Connect to a WebSocket server.
 
     ``channel = await connect(url)`` returns an open channel; ``async with connect(url) as channel:``
-    also closes it on exit (1000, or 1011 when the block raised).
+    also closes it on exit (1000, or 1011 when the block raised); ``async for channel in
+    connect(url):`` reconnects after each drop (see :meth:`Connect.reconnecting`).
 
     Raises:
         ValueError: (``InvalidURI``) the URL is not ws:// or wss://; an option is out of range.
