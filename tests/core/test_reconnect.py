@@ -126,4 +126,4 @@ def test_which_errors_are_retried(error: Exception, retryable: bool) -> None:
 )
 def test_bad_backoff_settings_raise_value_error(arguments: dict[str, float]) -> None:
     with pytest.raises(ValueError):
-        Backoff(**arguments)
+        Backoff(**arguments)  # type: ignore[arg-type]
