@@ -393,7 +393,10 @@ def _backends_command(args: argparse.Namespace) -> int:
     for name in registry.registered_backends():
         if name in installed:
             backend = registry.get_backend(name)
-            loops = ", ".join(getattr(backend, "event_loops", ("asyncio",)))
+            loops = ", ".join(
+                loop if loop == "asyncio" or importlib.util.find_spec(loop) else f"{loop} (not installed)"
+                for loop in getattr(backend, "event_loops", ("asyncio",))
+            )
             roles = " and ".join(registry.roles_of(backend))
             note = f"installed, {roles}, runs on {loops}"
             if name == default:
