@@ -24,7 +24,7 @@ import anyio
 
 from ws_channel_core.base import ChannelBase
 from ws_channel_core.channel import Message
-from ws_channel_core.errors import CloseFrame, PayloadTooBig
+from ws_channel_core.errors import CloseFrame, PayloadTooBig, WebSocketChannelError
 from ws_channel_core.http import Address, Request, Response
 
 from ._types import Receive, Send, logger, spawn
@@ -122,9 +122,18 @@ class AsgiChannel(ChannelBase):
                 return
             self._buffer.append(message)
         elif kind == "websocket.disconnect":
+            # Set by this backend's uvicorn protocol when uvicorn failed the connection itself.
+            error = event.get("ws_channel.error")
+            if isinstance(error, WebSocketChannelError):
+                self._note_error(error)
+            sent = event.get("ws_channel.close_sent")
+            if sent is not None:
+                self._note_close_sent(CloseFrame(int(sent[0]), str(sent[1])))
             code = event.get("code")
             reason = event.get("reason") or ""
-            self._on_disconnect(1005 if code is None else int(code), str(reason))
+            self._on_disconnect(
+                1005 if code is None else int(code), str(reason), bool(event.get("ws_channel.close_received"))
+            )
 
     def _too_big(self, message: Message) -> bool:
         limit = self._max_size
@@ -134,8 +143,10 @@ class AsgiChannel(ChannelBase):
             return True
         return isinstance(message, str) and len(message.encode("utf-8")) > limit
 
-    def _on_disconnect(self, code: int, reason: str) -> None:
-        if self._close_sent is None and code != 1006:
+    def _on_disconnect(self, code: int, reason: str, answer: bool = False) -> None:
+        if answer:  # the peer's answer to our close frame (this backend's uvicorn protocol tells)
+            self._note_close_received(CloseFrame(code, reason))
+        elif self._close_sent is None and code != 1006:
             # The peer closed first; the server already answered with the same frame.
             frame = CloseFrame(code, reason)
             self._note_close_received(frame)

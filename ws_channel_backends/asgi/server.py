@@ -32,9 +32,11 @@ import anyio
 import uvicorn
 
 from ws_channel_core.channel import Handler
+from ws_channel_core.errors import KeepaliveTimeout, PayloadTooBig, ProtocolError
+from ws_channel_core.handshake import check_upgrade_request
 from ws_channel_core.options import ServerOptions
 
-from .app import AppOptions, WebSocketApp
+from .app import AppOptions, WebSocketApp, request_from_scope
 
 __all__ = ["AsgiServer", "serve", "WS_IMPLEMENTATIONS", "server_extras"]
 
@@ -67,7 +69,7 @@ class AsgiServer:
     def __init__(self, server: uvicorn.Server, app: WebSocketApp, sockets: list[socket.socket]) -> None:
         self._server = server
         self._app = app
-        self._sockets = sockets
+        self._addresses = [(str(name[0]), int(name[1])) for name in (s.getsockname() for s in sockets)]
 
     @property
     def server(self) -> uvicorn.Server:
@@ -81,7 +83,7 @@ class AsgiServer:
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
-        return [(str(name[0]), int(name[1])) for name in (s.getsockname() for s in self._sockets)]
+        return list(self._addresses)
 
     @property
     def port(self) -> int:
@@ -91,38 +93,167 @@ class AsgiServer:
         await anyio.sleep_forever()
 
 
+class _Events(asyncio.Queue[dict[str, Any]]):
+    """uvicorn's queue of events for the application, keeping only the first ``websocket.disconnect``."""
+
+    disconnected = False
+
+    def put_nowait(self, item: dict[str, Any]) -> None:
+        if item.get("type") == "websocket.disconnect":
+            if self.disconnected:
+                return
+            self.disconnected = True
+        super().put_nowait(item)
+
+
+def _failure(code: int, reason: str, native: BaseException | None) -> ProtocolError:
+    detail = str(native) if native is not None else reason or f"close code {code}"
+    return PayloadTooBig(detail) if code == 1009 else ProtocolError(detail, code)
+
+
 def _websocket_protocol(base: type[Any], options: ServerOptions) -> type[Any]:
-    """uvicorn's WebSocket protocol with our close timeout and write limit (uvicorn fixes them)."""
+    """uvicorn's WebSocket protocol with our close timeout and write limit (uvicorn fixes them).
+
+    For uvicorn's websockets-sansio protocol, the disconnect event also says what uvicorn hides: a
+    connection lost without a close frame is 1006 (uvicorn reports 1005, "a close frame without a
+    code"), and when uvicorn fails the connection (protocol error, message too big, keepalive
+    timeout) the event carries the error and the close frame uvicorn sent, under the keys
+    ``ws_channel.error`` and ``ws_channel.close_sent``. A refusal sent through
+    ``websocket.http.response`` completes the handshake (uvicorn would log an error).
+
+    After the application's ``websocket.close``, uvicorn reports the disconnect at once and drops
+    the messages still arriving; here reading goes on until the peer's close frame, whose code and
+    reason the disconnect event then carries (with ``ws_channel.close_received``), as RFC 6455
+    7.1.2-7.1.4 describe the closing handshake.
+    """
     close_timeout = _NO_LIMIT if options.close_timeout is None else options.close_timeout
     write_limit = options.write_limit
+    sansio = base.__name__ == "WebSocketsSansIOProtocol"
 
     class Protocol(base):  # type: ignore[misc]
+        handshake_complete: bool
+        read_paused: bool
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.close_timeout = close_timeout
+            self.ws_channel_closing = False  # the application sent websocket.close first
+            if sansio:
+                self.queue = _Events()
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             if isinstance(transport, asyncio.WriteTransport):
                 transport.set_write_buffer_limits(high=write_limit)
             super().connection_made(transport)
 
+        if sansio:
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                if self.handshake_complete:
+                    self.queue.put_nowait({"type": "websocket.disconnect", "code": 1006})
+                super().connection_lost(exc)
+
+            def keepalive_timeout(self) -> None:
+                if not (self.close_sent or self.transport.is_closing()):
+                    self.queue.put_nowait({
+                        "type": "websocket.disconnect",
+                        "code": 1006,
+                        "ws_channel.error": KeepaliveTimeout(
+                            f"no pong within ping_timeout ({options.ping_timeout} s)"
+                        ),
+                        "ws_channel.close_sent": (1011, "keepalive ping timeout"),
+                    })
+                super().keepalive_timeout()
+
+            def handle_parser_exception(self) -> None:
+                sent = self.conn.close_sent
+                if sent is not None and not self.ws_channel_closing:
+                    self.queue.put_nowait({
+                        "type": "websocket.disconnect",
+                        "code": 1006,
+                        "ws_channel.error": _failure(sent.code, sent.reason, self.conn.parser_exc),
+                        "ws_channel.close_sent": (sent.code, sent.reason),
+                    })
+                super().handle_parser_exception()
+
+            def send_receive_event_to_app(self) -> None:
+                if not self.ws_channel_closing:
+                    super().send_receive_event_to_app()
+                    return
+                self.close_sent = False  # uvicorn drops messages once it sent a close frame: keep them
+                try:
+                    super().send_receive_event_to_app()
+                finally:
+                    self.close_sent = True
+
+            def handle_close(self, event: Any) -> None:
+                received = self.conn.close_rcvd
+                if self.ws_channel_closing and received is not None:
+                    self.queue.put_nowait({
+                        "type": "websocket.disconnect",
+                        "code": received.code,
+                        "reason": received.reason,
+                        "ws_channel.close_received": True,
+                    })
+                super().handle_close(event)
+
+            async def send(self, message: Any) -> None:
+                if (
+                    message.get("type") == "websocket.close"
+                    and self.handshake_complete
+                    and self.initial_response is None
+                    and not (self.close_sent or self.disconnected)
+                ):
+                    await self._ws_channel_close(message)
+                    return
+                await super().send(message)
+                if message.get("type") == "websocket.http.response.body" and not message.get("more_body"):
+                    self.handshake_complete = True
+
+            async def _ws_channel_close(self, message: Any) -> None:
+                """uvicorn's ``websocket.close``, not reporting the disconnect before the peer's answer."""
+                await self.writable.wait()
+                if self.disconnected or self.close_sent or self.transport.is_closing():
+                    return
+                self.conn.send_close(message.get("code", 1000), message.get("reason") or "")
+                self.transport.write(b"".join(self.conn.data_to_send()))
+                self.close_sent = True
+                self.ws_channel_closing = True
+                if self.read_paused:
+                    self.read_paused = False
+                    self.transport.resume_reading()
+                self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+
     Protocol.__name__ = Protocol.__qualname__ = f"WsChannel{base.__name__}"
     return Protocol
 
 
 def _http_protocol(base: type[Any], connect_timeout: float | None) -> type[Any]:
-    """uvicorn's HTTP protocol, dropping a connection not upgraded within ``connect_timeout``."""
-    if connect_timeout is None:
-        return base
-    timeout: float = connect_timeout
+    """uvicorn's h11 protocol with two changes.
+
+    - A request asking for a WebSocket upgrade that the core's ``check_upgrade_request`` refuses
+      (version 8, a bad key...) is not handed to uvicorn's WebSocket library, which would answer
+      its own 400: it goes to the application as plain HTTP, which answers ``process_request``'s
+      response or the shared 426/400 of every backend.
+    - A connection not upgraded within ``connect_timeout`` (and not in the middle of an HTTP
+      request) is dropped.
+    """
 
     class Protocol(base):  # type: ignore[misc]
         _ws_channel_deadline: asyncio.TimerHandle | None = None
 
+        def _should_upgrade(self) -> bool:
+            if not super()._should_upgrade():
+                return False
+            return check_upgrade_request(request_from_scope(self.scope)) is None
+
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)
-            loop = asyncio.get_running_loop()
-            self._ws_channel_deadline = loop.call_later(timeout, self._ws_channel_expire, transport)
+            if connect_timeout is not None:
+                loop = asyncio.get_running_loop()
+                self._ws_channel_deadline = loop.call_later(
+                    connect_timeout, self._ws_channel_expire, transport
+                )
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self._ws_channel_deadline is not None:
@@ -156,6 +287,7 @@ def _config(app: WebSocketApp, options: ServerOptions, ws: str) -> uvicorn.Confi
         ws_ping_interval=options.ping_interval,
         ws_ping_timeout=options.ping_timeout,
         ws_per_message_deflate=options.compression == "deflate",
+        http="h11",
         lifespan="off",
         log_config=None,
         access_log=False,
