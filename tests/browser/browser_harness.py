@@ -329,9 +329,10 @@ async def _evaluate_result(debugger_url: str, timeout: float) -> tuple[dict[str,
     console: list[str] = []
     async with connect(debugger_url, max_size=None, backend="raw") as devtools:
         await devtools.sink.add(json.dumps({"id": 1, "method": "Runtime.enable"}))
-        await devtools.sink.add(json.dumps({"id": 2, "method": "Runtime.evaluate", "params": {
+        request = {"id": 2, "method": "Runtime.evaluate", "params": {
             "expression": _WAIT_RESULT, "awaitPromise": True, "returnByValue": True,
-        }}))
+        }}
+        await devtools.sink.add(json.dumps(request))
         with anyio.fail_after(timeout):
             async for text in devtools.stream:
                 message = json.loads(text)
@@ -340,6 +341,11 @@ async def _evaluate_result(debugger_url: str, timeout: float) -> tuple[dict[str,
                     console.append(" ".join(str(arg.get("value", arg.get("description", ""))) for arg in args))
                 elif message.get("method") == "Runtime.exceptionThrown":
                     console.append(json.dumps(message["params"].get("exceptionDetails", {}))[:2000])
+                elif message.get("id") == 2 and "context was destroyed" in json.dumps(message.get("error")):
+                    # The page navigated while loading (seen right after start): ask the new one.
+                    console.append(f"(evaluate again: {message['error']})")
+                    await anyio.sleep(0.1)
+                    await devtools.sink.add(json.dumps(request))
                 elif message.get("id") == 2:
                     result = message.get("result", {}).get("result", {})
                     return dict(result.get("value") or {"error": json.dumps(message)[:2000]}), console

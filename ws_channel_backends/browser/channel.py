@@ -62,7 +62,7 @@ class BrowserChannel(ChannelBase):
 
     __slots__ = (
         "_ws", "_queue", "_waiter", "_listeners", "_max_size", "_max_queue", "_write_limit",
-        "_close_timer", "_dropped", "_error_message",
+        "_close_timer", "_dropped", "_error_message", "_opened",
     )
 
     def __init__(
@@ -85,6 +85,7 @@ class BrowserChannel(ChannelBase):
         self._close_timer: asyncio.TimerHandle | None = None
         self._dropped = 0
         self._error_message: str | None = None
+        self._opened = False
         websocket.binaryType = "arraybuffer"
         create_proxy = _js.ffi().create_proxy
         handlers = {
@@ -102,6 +103,7 @@ class BrowserChannel(ChannelBase):
         if state == CONNECTING:
             self._connecting = True
         elif state == OPEN:
+            self._opened = True
             self._protocol = str(websocket.protocol) or None
         else:  # already closing or closed: no event will tell more
             self._closing = True
@@ -117,6 +119,7 @@ class BrowserChannel(ChannelBase):
             waiter.set_result(None)
 
     def _on_open(self, event: Any) -> None:
+        self._opened = True
         self._connecting = False
         self._protocol = str(self._ws.protocol) or None
         self._wake()
@@ -296,8 +299,8 @@ class BrowserChannel(ChannelBase):
             self._abort_connection()
             self._finish()
             raise
-        if not self._closed:
-            return
+        if self._opened:
+            return  # open, or opened and already closed again (both events came before we woke)
         raise _handshake_error(url, self._error_message)
 
 
