@@ -26,7 +26,6 @@ asks for the ``ws_backend`` fixture.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import types
 from collections.abc import Callable, Mapping, Sequence
@@ -105,7 +104,9 @@ def missing_backend(name: str) -> str | None:
 
 def missing_loop(loop: str) -> str | None:
     """Why the event loop ``loop`` cannot run here (its library is missing), or ``None``."""
-    if loop in ("asyncio", "sync") or importlib.util.find_spec(loop) is not None:
+    from ws_channel_core.registry import event_loop_installed
+
+    if loop == "sync" or event_loop_installed(loop):
         return None
     return f"{loop} is not installed: pip install 'ws-channel[{loop}]'"
 

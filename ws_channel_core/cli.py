@@ -394,7 +394,7 @@ def _backends_command(args: argparse.Namespace) -> int:
         if name in installed:
             backend = registry.get_backend(name)
             loops = ", ".join(
-                loop if loop == "asyncio" or importlib.util.find_spec(loop) else f"{loop} (not installed)"
+                loop if registry.event_loop_installed(loop) else f"{loop} (not installed)"
                 for loop in getattr(backend, "event_loops", ("asyncio",))
             )
             roles = " and ".join(registry.roles_of(backend))

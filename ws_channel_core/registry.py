@@ -8,6 +8,7 @@ checks it. Importing this module imports no backend library. Every failure is on
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from importlib.metadata import EntryPoint, entry_points
 
@@ -24,6 +25,7 @@ __all__ = [
     "clear_cache",
     "extra_of",
     "roles_of",
+    "event_loop_installed",
     "ROLES",
 ]
 
@@ -160,6 +162,16 @@ def get_backend(name: str | None = None, role: str | None = None) -> Backend:
             f"installed backends that can: {_installed_text(role)}"
         )
     return backend
+
+
+def event_loop_installed(loop: str) -> bool:
+    """Whether the event loop library ``loop`` (``"asyncio"``, ``"trio"``, ``"uvloop"``) can be imported."""
+    if loop == "asyncio":
+        return True
+    try:
+        return importlib.util.find_spec(loop) is not None
+    except (ImportError, ValueError):  # a broken or blocked install counts as missing
+        return False
 
 
 def clear_cache() -> None:
