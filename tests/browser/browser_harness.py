@@ -23,7 +23,7 @@ from contextlib import ExitStack, contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import pytest
@@ -62,7 +62,8 @@ def node_problem() -> str | None:
     node = shutil.which("node")
     if node is None:
         return "node is not installed (Node 18+ runs Pyodide for these tests); then run .ci/setup-browser"
-    if not (JS / "node_modules" / "pyodide" / "pyodide.mjs").is_file() or not (JS / "node_modules" / "ws").is_dir():
+    modules = JS / "node_modules"
+    if not (modules / "pyodide" / "pyodide.mjs").is_file() or not (modules / "ws").is_dir():
         return f"the npm packages are not installed: run 'npm ci' in {JS} (or .ci/setup-browser)"
     return None
 
@@ -106,7 +107,8 @@ def dependency_wheels() -> tuple[list[Path], str | None]:
                    "--only-binary=:all:", "--no-deps", "-d", str(folder), *wanted]
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
         if result.returncode != 0 or len(find()) < len(wanted):
-            return [], f"could not download the wheels of {', '.join(wanted)} from PyPI: {result.stderr[-800:]}"
+            names = ", ".join(wanted)
+            return [], f"could not download the wheels of {names} from PyPI: {result.stderr[-800:]}"
     return find(), None
 
 
@@ -203,7 +205,8 @@ def running_servers() -> Iterator[tuple[dict[str, str], str, Records]]:
                 process_request=_reject, backend=backend,
             )))
             servers[backend] = f"ws://127.0.0.1:{server.port}"
-        dropper = stack.enter_context(portal.wrap_async_context_manager(scripted_server(drop_after_upgrade())))
+        dropping = portal.wrap_async_context_manager(scripted_server(drop_after_upgrade()))
+        dropper = stack.enter_context(dropping)
         yield servers, dropper.url, records
 
 
@@ -240,9 +243,9 @@ def run_in_node(config: dict[str, Any], wheels: list[Path]) -> dict[str, Any]:
 class _Files(SimpleHTTPRequestHandler):
     """Serves /pyodide/ (node_modules/pyodide), /js/ (tests/browser/js), /wheels/ and /config.json."""
 
-    routes: dict[str, Path] = {}
-    config: bytes = b"{}"
-    extensions_map = {
+    routes: ClassVar[dict[str, Path]] = {}
+    config: ClassVar[bytes] = b"{}"
+    extensions_map: ClassVar[dict[str, str]] = {  # type: ignore[misc]
         **SimpleHTTPRequestHandler.extensions_map,
         ".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
         ".json": "application/json", ".whl": "application/octet-stream", ".zip": "application/zip",
@@ -324,7 +327,7 @@ _WAIT_RESULT = (
 )
 
 
-async def _evaluate_result(debugger_url: str, timeout: float) -> tuple[dict[str, Any], list[str]]:
+async def _evaluate_result(debugger_url: str, seconds: float) -> tuple[dict[str, Any], list[str]]:
     """Await ``window.__result`` over the DevTools protocol, with our own client (raw backend)."""
     console: list[str] = []
     async with connect(debugger_url, max_size=None, backend="raw") as devtools:
@@ -333,12 +336,13 @@ async def _evaluate_result(debugger_url: str, timeout: float) -> tuple[dict[str,
             "expression": _WAIT_RESULT, "awaitPromise": True, "returnByValue": True,
         }}
         await devtools.sink.add(json.dumps(request))
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(seconds):
             async for text in devtools.stream:
                 message = json.loads(text)
                 if message.get("method") == "Runtime.consoleAPICalled":
                     args = message["params"].get("args", [])
-                    console.append(" ".join(str(arg.get("value", arg.get("description", ""))) for arg in args))
+                    shown = (str(arg.get("value", arg.get("description", ""))) for arg in args)
+                    console.append(" ".join(shown))
                 elif message.get("method") == "Runtime.exceptionThrown":
                     console.append(json.dumps(message["params"].get("exceptionDetails", {}))[:2000])
                 elif message.get("id") == 2 and "context was destroyed" in json.dumps(message.get("error")):

@@ -14,12 +14,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 from ws_channel_core import (
     ConnectionClosed,
     InvalidHandshake,
     InvalidStatus,
-    State,
     WebSocketChannel,
     connect,
     status,
@@ -190,11 +190,10 @@ async def run_all(servers: dict[str, str], drop_url: str, run: str) -> dict[str,
 
 async def browser_only(servers: dict[str, str]) -> dict[str, Any]:
     """What only the browser backend has: ``wrap``, ``buffered_amount``, options it refuses."""
-    from ws_channel_core import get_backend
-    from ws_channel_core.registry import default_backend_name
-    from ws_channel_backends.browser import BrowserChannel, wrap
-
     import js  # type: ignore[import-not-found]
+
+    from ws_channel_backends.browser import BrowserChannel, wrap
+    from ws_channel_core import get_backend
 
     results: dict[str, Any] = {"platform": sys.platform}
     base = next(iter(servers.values()))
@@ -221,7 +220,7 @@ async def browser_only(servers: dict[str, str]) -> dict[str, Any]:
     try:
         from ws_channel_core import serve
 
-        async with serve(lambda channel: anyio.sleep(0), backend="browser"):
+        async with serve(lambda channel: anyio.lowlevel.checkpoint(), backend="browser"):
             pass
         results["serve"] = "served"
     except LookupError as exc:

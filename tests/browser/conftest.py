@@ -51,7 +51,9 @@ def _run(place: str, servers: tuple[dict[str, str], str, Records], wheels: list[
 
 
 @pytest.fixture(scope="module")
-def node_results(servers: tuple[dict[str, str], str, Records], request: pytest.FixtureRequest) -> dict[str, Any]:
+def node_results(
+    servers: tuple[dict[str, str], str, Records], request: pytest.FixtureRequest
+) -> dict[str, Any]:
     require(node_problem())
     return _run("node", servers, request.getfixturevalue("wheels"))
 

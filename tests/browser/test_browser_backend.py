@@ -138,7 +138,10 @@ def place(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
 @pytest.mark.parametrize("server", SERVER_BACKENDS)
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_in_pyodide(
-    place: tuple[str, dict[str, Any]], scenario: str, server: str, servers: tuple[dict[str, str], str, Records]
+    place: tuple[str, dict[str, Any]],
+    scenario: str,
+    server: str,
+    servers: tuple[dict[str, str], str, Records],
 ) -> None:
     where, results = place
     check(scenario, results["scenarios"][f"{server}/{scenario}"], where, server, servers[2], results["run"])
