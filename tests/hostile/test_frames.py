@@ -98,16 +98,7 @@ def bomb_while_sending(port: int) -> tuple[int | None, bool]:
         return code, reset.is_set()
 
 
-@pytest.mark.parametrize(
-    "server",
-    backend_params(
-        {
-            "aiohttp": "the aiohttp server closes TCP while the peer's data still arrives: the peer "
-            "reads the 1009 close frame but then gets a reset (34 of 40 runs); it must drain first",
-        }
-    ),
-    indirect=True,
-)
+@pytest.mark.parametrize("server", backend_params(), indirect=True)
 def test_the_1009_close_frame_reaches_a_peer_that_is_still_sending_20_times(server: ServerProcess) -> None:
     outcomes = [bomb_while_sending(server.port) for _ in range(20)]
     assert outcomes == [(1009, False)] * 20

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from aiohttp import ClientError, WSServerHandshakeError
+from aiohttp import ClientConnectionError, ClientError, WSServerHandshakeError
 
 from ws_channel_core.errors import (
     HandshakeTimeout,
@@ -16,50 +16,58 @@ from ws_channel_core.errors import (
     InvalidHeader,
     InvalidStatus,
     NegotiationError,
+    ServerUnreachable,
     WebSocketChannelError,
 )
-from ws_channel_core.http import MAX_BODY_BYTES, Response
+from ws_channel_core.http import Response
 
 __all__ = ["handshake_errors", "translate_handshake_error"]
 
 
-def _from_refused_upgrade(exc: WSServerHandshakeError, body: bytes) -> InvalidHandshake:
-    headers = dict(exc.headers.items()) if exc.headers is not None else {}
+def _from_refused_upgrade(exc: WSServerHandshakeError, refused: Response | None) -> InvalidHandshake:
+    headers = list(exc.headers.items()) if exc.headers is not None else []
     if exc.status != 101:
-        pairs = list(exc.headers.items()) if exc.headers is not None else []
-        return InvalidStatus(Response(exc.status, pairs, body[:MAX_BODY_BYTES]))
+        if refused is None or refused.status != exc.status:  # a caller's session: no body kept
+            refused = Response(exc.status, headers)
+        return InvalidStatus(refused)
+    found = dict(headers)
     message = exc.message.lower()
     for name in ("Upgrade", "Connection"):
         if name.lower() in message:
-            return InvalidHeader(name, headers.get(name))
+            return InvalidHeader(name, found.get(name))
     if "challenge" in message:
-        return InvalidHeader("Sec-WebSocket-Accept", headers.get("Sec-WebSocket-Accept"))
+        return InvalidHeader("Sec-WebSocket-Accept", found.get("Sec-WebSocket-Accept"))
     return NegotiationError(f"permessage-deflate negotiation failed: {exc.message}")
 
 
-def translate_handshake_error(exc: BaseException, url: str, body: bytes = b"") -> BaseException:
+def translate_handshake_error(
+    exc: BaseException, url: str, refused: Response | None = None
+) -> BaseException:
     """Return the ws-channel error for ``exc`` raised while connecting, or ``exc`` itself.
 
-    ``body`` is the body of a refused upgrade when it could be read (aiohttp discards it).
+    ``refused`` is the whole refused upgrade (reason and body) when it could be kept: aiohttp's
+    exception carries only the status and headers.
     """
     if isinstance(exc, WebSocketChannelError):
         return exc
     if isinstance(exc, WSServerHandshakeError):
-        return _from_refused_upgrade(exc, body)
+        return _from_refused_upgrade(exc, refused)
     if isinstance(exc, TimeoutError):  # asyncio.TimeoutError and aiohttp's ServerTimeoutError too
         return HandshakeTimeout(f"could not connect to {url} in time: {exc}")
-    if isinstance(exc, (ClientError, OSError)):
-        return InvalidHandshake(f"could not connect to {url}: {exc}")
+    if isinstance(exc, (ClientConnectionError, OSError)):  # DNS, refused, TLS, dropped before answering
+        return ServerUnreachable(f"could not connect to {url}: {exc}")
+    if isinstance(exc, ClientError):  # an answer that is not HTTP
+        return InvalidHandshake(f"invalid answer from {url}: {exc}")
     return exc
 
 
 @contextmanager
-def handshake_errors(url: str, body: list[bytes] | None = None) -> Iterator[None]:
-    """Translate what the opening handshake raises; ``body[-1]``, if any, is a refused upgrade's body."""
+def handshake_errors(url: str, refusals: list[Response] | None = None) -> Iterator[None]:
+    """Translate what the opening handshake raises; ``refusals[-1]``, if any, is a refused upgrade."""
     try:
         yield
     except Exception as exc:
-        translated = translate_handshake_error(exc, url, body[-1] if body else b"")
+        translated = translate_handshake_error(exc, url, refusals[-1] if refusals else None)
         if translated is exc:
             raise
         raise translated from exc

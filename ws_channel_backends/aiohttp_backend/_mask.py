@@ -65,16 +65,20 @@ class MaskCheck:
         self._parser.feed_eof()
 
     def feed_data(self, data: bytes | bytearray | memoryview) -> tuple[bool, bytes]:
+        # Never reports the end of input, even after the parser's own error (it is on the queue
+        # already): aiohttp's client would drop the parser and never tell the channel when the
+        # connection ends, which the channel waits for after failing it.
         if self._failed:
             return False, b""
         bad = self._scan(data)
         if bad is None:
-            return self._parser.feed_data(data)
+            self._parser.feed_data(data)
+            return False, b""
         self._failed = True
         if bad > 0:
             result = self._parser.feed_data(data[:bad])
             if result[0]:
-                return result  # the parser found an earlier error itself
+                return False, b""  # the parser found an earlier error itself
         who = "server sent a masked" if self._masked is False else "client sent an unmasked"
         self._queue.set_exception(WebSocketError(1002, f"the {who} frame (RFC 6455 5.1)"))
         return False, b""

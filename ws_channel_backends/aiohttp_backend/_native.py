@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
-from aiohttp import ClientWebSocketResponse, web
+from aiohttp import ClientResponse, ClientWebSocketResponse, web
 from aiohttp._websocket.reader import WebSocketDataQueue
 from aiohttp.http_websocket import WebSocketWriter
 from multidict import CIMultiDictProxy
@@ -27,11 +27,15 @@ __all__ = [
     "transport",
     "mark_closed",
     "release",
+    "client_response",
     "response_headers",
     "set_write_limit",
     "is_receiving",
     "buffered",
     "frame_writer",
+    "write_control_frame",
+    "send_in_progress",
+    "wait_for_send",
     "install_input_hook",
 ]
 
@@ -63,6 +67,28 @@ def frame_writer(ws: NativeWebSocket) -> WebSocketWriter:
     return writer
 
 
+def write_control_frame(writer: WebSocketWriter, payload: bytes, opcode: int) -> None:
+    """Write a control frame to the transport now, without a coroutine (what ``send_frame`` does first).
+
+    Raises ``ClientConnectionResetError`` (a ``ConnectionError``) when the transport is closing.
+    """
+    writer._write_websocket_frame(payload, opcode, 0)
+
+
+def send_in_progress(writer: WebSocketWriter) -> bool:
+    """Tell whether a compressed message is being compressed and written (aiohttp holds a lock then).
+
+    A frame written meanwhile would overtake that message, so a close frame must wait for it.
+    """
+    return writer._send_lock.locked()
+
+
+async def wait_for_send(writer: WebSocketWriter) -> None:
+    """Wait until the compressed message being written (see :func:`send_in_progress`) is out."""
+    async with writer._send_lock:
+        pass
+
+
 def is_receiving(ws: NativeWebSocket) -> bool:
     """Tell whether some task is inside aiohttp's own ``receive()`` on this socket."""
     return ws._waiting
@@ -86,6 +112,11 @@ def release(ws: NativeWebSocket) -> None:
         transport(ws).close()
 
 
+def client_response(ws: ClientWebSocketResponse[bool]) -> ClientResponse:
+    """The server's 101 response on a client connection (status line, headers, the request sent)."""
+    return ws._response
+
+
 def response_headers(ws: ClientWebSocketResponse[bool]) -> CIMultiDictProxy[str]:
     """The headers of the server's 101 response (for the negotiation checks aiohttp skips)."""
     return ws._response.headers
@@ -105,33 +136,44 @@ def buffered(queue: WebSocketDataQueue) -> deque[tuple[Any, int]]:
 
 
 class _InputHook:
-    """Stands in front of the connection's frame parser and calls ``hook`` after every chunk and at EOF.
+    """Stands in front of the connection's frame parser: ``on_input`` after each chunk, ``on_eof`` at the end.
 
-    ``hook(before)`` gets the length the message queue had before the chunk was parsed, so it can
-    look at exactly the messages the chunk added. It runs synchronously in ``data_received`` /
-    ``connection_lost``, so watching costs no task.
+    ``on_input(before)`` gets the length the message queue had before the chunk was parsed, so it can
+    look at exactly the messages the chunk added. Both run synchronously in ``data_received`` /
+    ``connection_lost``, so watching costs no task. A parser error is never reported to aiohttp as the
+    end of input (the error is on the message queue already): aiohttp's client would otherwise drop the
+    parser and never tell it when the connection ends, and the channel needs that moment to finish.
     """
 
-    __slots__ = ("_parser", "_buffer", "_hook")
+    __slots__ = ("_parser", "_buffer", "_on_input", "_on_eof")
 
-    def __init__(self, parser: Any, buffer: deque[tuple[Any, int]], hook: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        parser: Any,
+        buffer: deque[tuple[Any, int]],
+        on_input: Callable[[int], None],
+        on_eof: Callable[[], None],
+    ) -> None:
         self._parser = parser
         self._buffer = buffer
-        self._hook = hook
+        self._on_input = on_input
+        self._on_eof = on_eof
 
     def feed_data(self, data: bytes | bytearray | memoryview) -> tuple[bool, bytes]:
         before = len(self._buffer)
-        result: tuple[bool, bytes] = self._parser.feed_data(data)
-        self._hook(before)
-        return result
+        self._parser.feed_data(data)
+        self._on_input(before)
+        return False, b""
 
     def feed_eof(self) -> None:
         self._parser.feed_eof()
-        self._hook(len(self._buffer))
+        self._on_eof()
 
 
-def install_input_hook(ws: NativeWebSocket, hook: Callable[[int], None]) -> bool:
-    """Call ``hook`` whenever bytes of ``ws``'s connection were parsed, and when it ends.
+def install_input_hook(
+    ws: NativeWebSocket, on_input: Callable[[int], None], on_eof: Callable[[], None]
+) -> bool:
+    """Call ``on_input`` whenever bytes of ``ws``'s connection were parsed, ``on_eof`` when it ends.
 
     Returns False when the connection has no frame parser any more (it already ended or failed);
     the queue's ``is_eof()`` is then true or about to be.
@@ -144,5 +186,5 @@ def install_input_hook(ws: NativeWebSocket, hook: Callable[[int], None]) -> bool
     parser = getattr(owner, "_payload_parser", None)
     if parser is None:
         return False
-    owner._payload_parser = _InputHook(parser, buffered(message_queue(ws)), hook)
+    owner._payload_parser = _InputHook(parser, buffered(message_queue(ws)), on_input, on_eof)
     return True

@@ -13,6 +13,7 @@ from ws_channel_core.options import ClientOptions, ServerOptions
 from ws_channel_core.uri import WebSocketURI
 
 from . import client, server
+from ._loops import EVENT_LOOPS
 from .channel import AiohttpChannel
 
 __all__ = ["AiohttpBackend"]
@@ -23,7 +24,7 @@ class AiohttpBackend:
 
     name = "aiohttp"
     #: aiohttp runs on asyncio only.
-    event_loops: tuple[str, ...] = ("asyncio",)
+    event_loops: tuple[str, ...] = EVENT_LOOPS
     #: Conformance cases aiohttp cannot pass (none known).
     expected_failures: Mapping[str, str] = MappingProxyType({})
     #: Autobahn cases aiohttp cannot pass. Its one stock failure, 7.9.5 (reserved close code 1006
@@ -41,11 +42,13 @@ class AiohttpBackend:
         one (then the caller closes it).
 
         Raises:
-            InvalidStatus: the server answered without upgrading (status, headers, body).
+            InvalidStatus: the server answered without upgrading (status, reason, every header, body).
             InvalidHeader: a bad ``Upgrade``, ``Connection`` or ``Sec-WebSocket-Accept`` header.
             NegotiationError: a subprotocol or extension that was not offered.
             HandshakeTimeout: not done within ``connect_timeout``.
-            InvalidHandshake: the connection failed (refused, DNS, reset).
+            ServerUnreachable: the server could not be reached (refused, DNS, TLS, dropped).
+            InvalidHandshake: the answer was not HTTP.
+            LookupError: the running event loop is not asyncio.
             ValueError, TypeError: unknown ``extra`` keys, a bad session, ssl for ws://.
         """
         return await client.connect(uri, options)
@@ -53,10 +56,13 @@ class AiohttpBackend:
     def serve(
         self, handler: Handler, host: str, port: int, options: ServerOptions
     ) -> AbstractAsyncContextManager[WebSocketServer]:
-        """Serve over ``aiohttp.web`` (an ``AppRunner`` and a ``TCPSite``; port 0 picks a free port).
+        """Serve over ``aiohttp.web`` (a ``ServerRunner`` and a ``TCPSite``; port 0 picks a free port).
+
+        ``options.process_request`` / ``process_response`` run before aiohttp judges the request.
 
         Raises:
             ValueError: unknown ``extra`` keys.
+            LookupError: (on entering) the running event loop is not asyncio.
         """
         return server.serve(handler, host, port, options)
 

@@ -10,14 +10,20 @@ when nobody reads is done by a short-lived *pump* task, started only when there 
 - the pump takes the buffered messages in order: control frames are handled, data messages move to a
   list of at most ``max_queue`` (reading pauses when it is full, and aiohttp then stops reading the
   socket); it ends once the control frames are handled, so an idle connection has no task at all;
-- once the input has ended (a close frame, a failure, a local close) the pump reads on until the TCP
-  connection closes, then releases everything and completes ``done``, whether or not anyone reads.
+- while closing (after ``close()`` or a close frame) reading never pauses: the peer's close frame
+  must be seen. Messages that arrive before it are still delivered; beyond ``max_queue`` unread ones
+  are dropped (counted in a debug log), so memory stays bounded when nobody reads;
+- once the input has ended (the peer's close frame, a failure) what still arrives is discarded until
+  the TCP connection closes (``close_timeout`` bounds the wait: then the connection is aborted); then
+  everything is released and ``done`` completes, whether or not anyone reads. ``stream`` ends only then,
+  so the close bookkeeping is final when it does.
 
-Control frames: ``PING`` is answered with a ``PONG`` carrying the same payload; ``PONG`` completes
-keepalive pings; ``CLOSE`` is checked (RFC 6455 7.4: codes that may not appear on the wire fail with
-1002, which aiohttp does not check for 1006), recorded and echoed with the same code and reason; a
-parser error (aiohttp's ``WebSocketError``) fails the connection with its code (1002, 1007, 1009) and is
-recorded as ``ProtocolError`` / ``PayloadTooBig``.
+Control frames: ``PING`` is answered with a ``PONG`` carrying the same payload, one at a time (a peer
+that floods pings while never reading stalls on our write buffer, and reading pauses); ``PONG``
+completes keepalive pings; ``CLOSE`` is checked (RFC 6455 7.4: codes that may not appear on the wire
+fail with 1002, which aiohttp does not check for 1006), recorded and echoed with the same code and
+reason; a parser error (aiohttp's ``WebSocketError``) fails the connection with its code (1002, 1007,
+1009) and is recorded as ``ProtocolError`` / ``PayloadTooBig``.
 
 aiohttp's own ``WSMsgType.CLOSING``, ``CLOSED`` and ``ERROR`` are library states, not frames: they only
 appear if aiohttp's ``close()`` or heartbeat acted on the socket, and end the channel.
@@ -45,6 +51,7 @@ from ws_channel_core.errors import (
     ProtocolError,
     WebSocketChannelError,
 )
+from ws_channel_core.http import Request, Response
 from ws_channel_core.status import is_valid_on_wire
 
 from . import _native
@@ -55,10 +62,9 @@ __all__ = ["AiohttpChannel"]
 logger = logging.getLogger("ws_channel.aiohttp")
 
 _CLOSE_CODE = struct.Struct("!H")
-#: How long to wait for the reading side to notice an aborted connection.
-_ABORT_GRACE = 1.0
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
+_CLOSE = WSMsgType.CLOSE
 
 
 def _wake(waiter: asyncio.Future[None] | None) -> None:
@@ -84,10 +90,10 @@ class AiohttpChannel(ChannelBase):
     # Slots keep the per-connection state out of the instance dict: with this many attributes the
     # dict alone would cost about 1.5 KiB per connection.
     __slots__ = (
-        "_ws", "_writer", "_is_client", "_queue", "_buffer", "_transport", "_close_timeout", "_max_size",
+        "_ws", "_writer", "_is_client", "_queue", "_buffer", "_transport", "_max_size",
         "_session", "native_request", "_loop", "_max_queue", "_pending", "_pump", "_receiving", "_controls",
-        "_input_ended", "_stop_reading", "_finished", "_pings", "_abort_handle",
-        "_keepalive_task", "_keepalive_handle", "_ping_interval", "_ping_timeout",
+        "_input_ended", "_stop_reading", "_finished", "_pings", "_abort_handle", "_lost", "_lost_waiter",
+        "_dropped", "_close_task", "_keepalive_task", "_keepalive_handle", "_ping_interval", "_ping_timeout",
     )
 
     def __init__(
@@ -100,28 +106,38 @@ class AiohttpChannel(ChannelBase):
         ping_interval: float | None = None,
         ping_timeout: float | None = None,
         session: ClientSession | None = None,
-        request: web.BaseRequest | None = None,
+        request: Request | None = None,
+        response: Response | None = None,
+        native_request: web.BaseRequest | None = None,
     ) -> None:
+        is_client = isinstance(ws, ClientWebSocketResponse)
+        transport = _native.transport(ws)
         if isinstance(ws, ClientWebSocketResponse):
             protocol = ws.protocol
-            compressed = bool(ws.compress)
         else:
             protocol = ws.ws_protocol
-            compressed = bool(ws.compress)
-        super().__init__(protocol=protocol)
+        super().__init__(
+            protocol=protocol,
+            server_side=not is_client,
+            request=request,
+            response=response,
+            remote_address=transport.get_extra_info("peername"),
+            local_address=transport.get_extra_info("sockname"),
+            close_timeout=close_timeout,
+        )
         self._ws = ws
-        self._is_client = isinstance(ws, ClientWebSocketResponse)
+        self._is_client = is_client
         self._queue = _native.message_queue(ws)
         self._buffer = _native.buffered(self._queue)
-        self._transport = _native.transport(ws)
+        self._transport = transport
         self._writer = _native.frame_writer(ws)
-        self._close_timeout = close_timeout
         # aiohttp enforces the limit exactly on raw frames; a compressed message may inflate one byte
-        # past it (see backend._aiohttp_max_size), so the channel checks those itself.
-        self._max_size = max_size if compressed else None
+        # past it (see options.aiohttp_max_size), so the channel checks those itself.
+        self._max_size = max_size if ws.compress else None
         self._session = session
-        #: The HTTP request that opened a server-side connection (``None`` on the client side).
-        self.native_request = request
+        #: aiohttp's own request on a server channel (``None`` on the client side): an escape hatch
+        #: for what the core ``request`` does not carry (the transport, aiohttp's ``app``...).
+        self.native_request = native_request
         self._loop = asyncio.get_running_loop()
         # Reading state (see the module docstring).
         self._max_queue = max_queue
@@ -129,20 +145,25 @@ class AiohttpChannel(ChannelBase):
         self._pump: asyncio.Task[None] | None = None
         self._receiving = False  # a task is inside _receive_message: it handles everything
         self._controls = 0  # control frames (and errors) parsed and not handled yet
-        self._input_ended = False  # no more messages are delivered (close frame, failure, local close)
-        self._stop_reading = False  # nothing more to read either: release the connection now
+        self._input_ended = False  # no more messages are delivered (peer's close frame, failure)
+        self._stop_reading = False  # aiohttp itself closed the socket: release the connection now
         self._finished = False
+        self._lost = False  # the TCP connection is gone (aiohttp's parser saw the end)
+        self._lost_waiter: asyncio.Future[None] | None = None
+        self._dropped = 0  # messages dropped while closing because nobody read them
+        self._close_task: asyncio.Task[None] | None = None
         self._pings: dict[bytes, asyncio.Future[None]] | None = None
         self._abort_handle: asyncio.TimerHandle | None = None
-        # Keepalive runs on timers; a task exists only while a ping is written or a timeout acted on.
+        # Keepalive runs on timers; a task exists only while a ping is written.
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
         self._keepalive_task: asyncio.Task[None] | None = None
         self._keepalive_handle: asyncio.TimerHandle | None = None
         if ping_interval is not None:
             self._keepalive_handle = self._loop.call_later(ping_interval, self._keepalive_due)
-        if not _native.install_input_hook(ws, self._on_input):
-            self._start_pump()  # the connection already ended: read what is left, then finish
+        if not _native.install_input_hook(ws, self._on_input, self._on_lost):
+            self._lost = self._input_ended = True  # already ended: read what is left, then finish
+            self._start_pump()
         else:
             self._on_input(0)  # a wrapped socket may hold messages already
 
@@ -161,26 +182,29 @@ class AiohttpChannel(ChannelBase):
             while True:
                 if self._pending:
                     return self._pending.pop(0)
-                if self._pump is not None:  # it is answering a control frame: let it finish
+                if self._pump is not None:  # it is handling a control frame: let it finish
                     await asyncio.wait((self._pump,))
                     continue
-                if self._input_ended:
+                if self._finished:
                     return None
+                if self._input_ended or self._stop_reading:
+                    await self._drain_input()
+                    continue
                 try:
                     msg = await self._queue.read()
                 except Exception as exc:  # EofStream, WebSocketError, a lost connection
-                    await self._input_failed(exc)
+                    self._input_failed(exc)
                     continue
                 kind = msg.type
                 if kind is _TEXT or kind is _BINARY:
                     if self._input_ended:
-                        continue  # our close started while waiting: nothing more is delivered
+                        continue  # after a failure nothing more is delivered
                     data = msg.data
                     if self._max_size is None and (
                         (type(data) is str and kind is _TEXT) or (type(data) is bytes and kind is _BINARY)
                     ):
                         return data
-                    message = await self._convert(kind, data)
+                    message = self._convert(kind, data)
                     if message is not None:
                         return message
                 else:
@@ -188,7 +212,7 @@ class AiohttpChannel(ChannelBase):
         finally:
             self._receiving = False
             if self._pump is None and not self._finished and (
-                self._controls or self._input_ended or self._queue.is_eof()
+                self._controls or self._closing or self._input_ended or self._queue.is_eof()
             ):
                 self._start_pump()
 
@@ -212,19 +236,12 @@ class AiohttpChannel(ChannelBase):
             raise error from exc
         raise error from error.__cause__
 
-    async def _close_connection(self, code: int | None, reason: str) -> None:
-        # Our close: nothing more is delivered, even messages already received.
-        self._input_ended = True
-        self._pending.clear()
-        try:
-            with anyio.fail_after(self._close_timeout):
-                await self._send_close(code, reason)
-                self._ensure_reader()
-                await self._done_event.wait()
-        except TimeoutError:
-            self._abort_connection()
-            with anyio.move_on_after(_ABORT_GRACE):
-                await self._done_event.wait()
+    def _start_close(self, code: int | None, reason: str) -> None:
+        # The close frame goes out now; reading goes on (messages sent before the peer's close frame
+        # are still delivered) until the peer answers or close_timeout passes.
+        self._send_close(code, reason)
+        self._arm_abort()
+        self._ensure_reader()
 
     def _abort_connection(self) -> None:
         self._transport.abort()
@@ -241,8 +258,14 @@ class AiohttpChannel(ChannelBase):
                 self._controls += 1
         if self._receiving or self._pump is not None or self._finished:
             return
-        if self._controls or self._input_ended or self._queue.is_eof():
+        if self._controls or self._closing or self._queue.is_eof():
             self._start_pump()
+
+    def _on_lost(self) -> None:
+        """Called by the input hook when the TCP connection has ended."""
+        self._lost = True
+        _wake(self._lost_waiter)
+        self._on_input(len(self._buffer))
 
     def _ensure_reader(self) -> None:
         """Make sure someone reads until the connection ends (after the input ended)."""
@@ -260,46 +283,82 @@ class AiohttpChannel(ChannelBase):
             error = WebSocketChannelError("internal error in the aiohttp backend")
             error.__cause__ = exc
             self._note_error(error)
+            self._abort_connection()
             await self._finish()
         finally:
             self._pump = None
 
     async def _pump_messages(self) -> None:
         queue = self._queue
+        pending = self._pending
         while not self._finished:
-            if self._stop_reading:
-                await self._finish()
+            if self._input_ended or self._stop_reading:
+                await self._drain_input()
                 return
-            if not self._input_ended and (
-                len(self._pending) >= self._max_queue or not (self._controls or queue.is_eof())
-            ):
+            lost = self._lost
+            if self._closing or lost:
+                # Reading never pauses while closing, nor once the connection is gone (what is left
+                # is in memory already); a reader that came along reads on itself.
+                if self._receiving and not self._controls:
+                    return
+            elif len(pending) >= self._max_queue or not (self._controls or queue.is_eof()):
                 return  # nothing needs handling now, or the reader must catch up first
             try:
                 msg = await queue.read()
             except Exception as exc:  # EofStream, WebSocketError, a lost connection
-                await self._input_failed(exc)
-                return
+                self._input_failed(exc)
+                continue
             kind = msg.type
             if kind is _TEXT or kind is _BINARY:
-                if not self._input_ended:
-                    message = await self._convert(kind, msg.data)
-                    if message is not None:
-                        self._pending.append(message)
+                if self._input_ended:
+                    continue
+                message = self._convert(kind, msg.data)
+                if message is None:
+                    continue
+                if len(pending) < self._max_queue or lost or not self._closing:
+                    pending.append(message)
+                else:
+                    self._dropped += 1  # closing and nobody reads: keep memory bounded
             else:
                 await self._control(msg)
 
-    async def _input_failed(self, exc: Exception) -> None:
-        """The queue raised: a parser error fails the connection; either way reading is over."""
+    async def _drain_input(self) -> None:
+        """The input has ended: discard what still arrives until the connection is gone, then finish.
+
+        A server that failed the connection thereby keeps reading what a still-sending peer sends, so
+        the peer sees our close frame rather than a reset; ``close_timeout`` bounds the wait.
+        """
+        queue = self._queue
+        if not self._lost:
+            self._arm_abort()
+        while not self._stop_reading and not self._lost:
+            try:
+                msg = await queue.read()
+            except Exception:  # the end, or a parser error: wait for the connection to go
+                break
+            kind = msg.type
+            if kind is not _TEXT and kind is not _BINARY:
+                await self._control(msg)
+        if not self._stop_reading and not self._lost:
+            waiter = self._lost_waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._lost_waiter = None
+        await self._finish()
+
+    def _input_failed(self, exc: Exception) -> None:
+        """The queue raised: a parser error fails the connection; either way the input is over."""
         if isinstance(exc, WebSocketError):
             error = PayloadTooBig(str(exc)) if exc.code == 1009 else ProtocolError(str(exc), exc.code)
             if self._controls:
                 self._controls -= 1
-            await self._fail(exc.code, error, exc)
-        await self._finish()
+            self._fail(exc.code, error, exc)
+        self._input_ended = True
 
     # -- messages --------------------------------------------------------------------------------
 
-    async def _convert(self, kind: WSMsgType, data: object) -> Message | None:
+    def _convert(self, kind: WSMsgType, data: object) -> Message | None:
         """The message to deliver for aiohttp's ``data``, or None when it failed the connection."""
         message: Message
         if kind is _TEXT and not isinstance(data, str):
@@ -307,8 +366,7 @@ class AiohttpChannel(ChannelBase):
             try:
                 message = bytes(data).decode("utf-8")  # type: ignore[call-overload]
             except UnicodeDecodeError as exc:
-                await self._fail(1007, ProtocolError("invalid UTF-8 in a text message", 1007), exc)
-                self._stop_reading = True
+                self._fail(1007, ProtocolError("invalid UTF-8 in a text message", 1007), exc)
                 return None
         elif isinstance(data, str):
             message = data
@@ -318,8 +376,7 @@ class AiohttpChannel(ChannelBase):
         if limit is not None and (
             _utf8_size_over(message, limit) if isinstance(message, str) else len(message) > limit
         ):
-            await self._fail(1009, PayloadTooBig(f"message exceeds max_size of {limit} bytes"), None)
-            self._stop_reading = True
+            self._fail(1009, PayloadTooBig(f"message exceeds max_size of {limit} bytes"), None)
             return None
         return message
 
@@ -332,20 +389,21 @@ class AiohttpChannel(ChannelBase):
             await self._answer_ping(bytes(msg.data))
         elif kind is WSMsgType.PONG:
             self._acknowledge(bytes(msg.data))
-        elif kind is WSMsgType.CLOSE:
-            await self._on_close_frame(int(msg.data), msg.extra or "")
+        elif kind is _CLOSE:
+            self._on_close_frame(int(msg.data), msg.extra or "")
         else:  # CLOSING, CLOSED, ERROR: aiohttp itself closed or failed the socket
             self._input_ended = self._stop_reading = True
 
     async def _answer_ping(self, payload: bytes) -> None:
         # RFC 6455 5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
-        # response, unless it already received a Close frame."
-        if self._close_sent is not None or self._close_received is not None:
+        # response, unless it already received a Close frame." One pong at a time: while it waits
+        # for buffer space nothing more is read, so a ping flood cannot queue pongs without bound.
+        if self._close_sent is not None or self._close_received is not None or self._input_ended:
             return
         if self._transport.is_closing():
             return
         with suppress(ConnectionError, OSError, RuntimeError):
-            await self._ws.pong(payload)
+            await self._writer.send_frame(payload, WSMsgType.PONG)
 
     def _acknowledge(self, payload: bytes) -> None:
         """A pong acknowledges the ping with its payload and every earlier one."""
@@ -357,52 +415,76 @@ class AiohttpChannel(ChannelBase):
             if key == payload:
                 break
 
-    async def _on_close_frame(self, code: int, reason: str) -> None:
-        """Handle the peer's close frame; reading goes on until the TCP connection closes."""
-        if code == 0:
-            frame = CloseFrame(1005, "")  # no status code (RFC 6455 7.1.5)
-        elif not is_valid_on_wire(code):
-            # RFC 6455 7.4: 1004-1006, 1015 and unassigned codes may not be sent (Autobahn 7.9.*).
-            await self._fail(1002, ProtocolError(f"invalid close code {code} in a close frame"), None)
-            self._stop_reading = True
+    def _on_close_frame(self, code: int, reason: str) -> None:
+        """Handle the peer's close frame: record it, answer it; then wait for the TCP connection to end."""
+        if self._input_ended:
+            # After a failure nothing received counts; a peer's answer completes the handshake.
+            if not self._is_client:
+                self._transport.close()
             return
-        else:
-            frame = CloseFrame(code, reason)
+        frame = CloseFrame(code or 1005, reason)  # 1005: no status code (RFC 6455 7.1.5)
+        if code != 0 and not is_valid_on_wire(code):
+            # RFC 6455 7.4: 1004-1006, 1015 and unassigned codes may not be sent (Autobahn 7.9.*).
+            self._fail(1002, ProtocolError(f"invalid close code {code} in a close frame"), None)
+            return
         self._note_close_received(frame)
         self._input_ended = True
         # RFC 6455 5.5.1: the endpoint "MUST send a Close frame in response"; we echo the peer's.
-        await self._send_close(None if code == 0 else code, reason)
+        self._send_close(None if code == 0 else code, reason)
         if not self._is_client:
             # RFC 6455 7.1.1: the server should close the TCP connection first.
             self._transport.close()
         self._arm_abort()
 
-    async def _send_close(self, code: int | None, reason: str) -> None:
-        if self._close_sent is not None or self._transport.is_closing():
+    def _send_close(self, code: int | None, reason: str) -> None:
+        """Write our close frame now (once) and record it; never blocks."""
+        if self._close_sent is not None or self._close_task is not None or self._transport.is_closing():
             return
         payload = b"" if code is None else _CLOSE_CODE.pack(code) + reason.encode("utf-8")
-        self._note_close_sent(CloseFrame(1005 if code is None else code, reason))
+        frame = CloseFrame(1005 if code is None else code, reason)
+        if _native.send_in_progress(self._writer):
+            # A compressed message is half-way out: the close frame must not overtake it.
+            self._close_task = self._loop.create_task(self._send_close_after_message(payload, frame))
+            return
+        self._write_close(payload, frame)
+
+    def _write_close(self, payload: bytes, frame: CloseFrame) -> None:
         try:
-            await self._ws.send_frame(payload, WSMsgType.CLOSE)
+            _native.write_control_frame(self._writer, payload, _CLOSE)
         except (ConnectionError, OSError, RuntimeError):
             self._transport.abort()
+            return
+        self._note_close_sent(frame)
 
-    async def _fail(
-        self, code: int, error: WebSocketChannelError, cause: BaseException | None
-    ) -> None:
-        """Fail the connection (RFC 6455 7.1.7): record why, send a close frame, close TCP."""
+    async def _send_close_after_message(self, payload: bytes, frame: CloseFrame) -> None:
+        with suppress(Exception):
+            await _native.wait_for_send(self._writer)
+        if not self._transport.is_closing():
+            self._write_close(payload, frame)
+
+    def _fail(self, code: int, error: WebSocketChannelError, cause: BaseException | None) -> None:
+        """Fail the connection (RFC 6455 7.1.7): record why, send a close frame, stop delivering.
+
+        The connection then ends when the peer closes it, or after ``close_timeout``. A server also
+        shuts its sending side (a FIN after the close frame) and keeps reading, so a peer that is
+        still sending sees the close frame, not a reset.
+        """
         if cause is not None:
             error.__cause__ = cause
         self._note_error(error)
         self._input_ended = True
-        await self._send_close(code, "")
-        self._transport.close()
+        self._send_close(code, "")
+        transport = self._transport
+        if not self._is_client and not transport.is_closing() and self._close_task is None:
+            with suppress(Exception):
+                if transport.can_write_eof():
+                    transport.write_eof()
         self._arm_abort()
         self._ensure_reader()
 
     def _arm_abort(self) -> None:
         """Abort the connection if it is still open after ``close_timeout``."""
-        if self._abort_handle is None and self._close_timeout is not None:
+        if self._abort_handle is None and self._close_timeout is not None and not self._finished:
             self._abort_handle = self._loop.call_later(self._close_timeout, self._transport.abort)
 
     # -- keepalive: a timer per interval, no task in between -------------------------------------
@@ -410,7 +492,7 @@ class AiohttpChannel(ChannelBase):
     def _keepalive_due(self) -> None:
         """The interval elapsed: send a ping, then wait for its pong (or the next interval)."""
         self._keepalive_handle = None
-        if self._finished or self._closing or self._close_sent or self._close_received:
+        if self._finished or self._closing:
             return
         if self._transport.is_closing():
             return
@@ -440,7 +522,7 @@ class AiohttpChannel(ChannelBase):
 
     async def _send_ping(self, payload: bytes) -> None:
         try:
-            await self._ws.ping(payload)
+            await self._writer.send_frame(payload, WSMsgType.PING)
         except (ConnectionError, OSError, RuntimeError):
             # The connection is going away; reading notices it. No more keepalive pings.
             if self._keepalive_handle is not None:
@@ -458,10 +540,9 @@ class AiohttpChannel(ChannelBase):
 
     def _keepalive_expired(self, waiter: asyncio.Future[None]) -> None:
         self._keepalive_handle = None
-        if waiter.done() or self._finished:
+        if waiter.done() or self._finished or self._closing:
             return
-        error = KeepaliveTimeout(f"no pong within {self._ping_timeout} s of a keepalive ping")
-        self._keepalive_task = self._loop.create_task(self._fail(1011, error, None))
+        self._fail(1011, KeepaliveTimeout(f"no pong within {self._ping_timeout} s of a keepalive ping"), None)
 
     async def _finish(self) -> None:
         """Release everything and mark the channel closed; runs once, when reading is over."""
@@ -473,15 +554,19 @@ class AiohttpChannel(ChannelBase):
         if self._keepalive_handle is not None:
             self._keepalive_handle.cancel()
             self._keepalive_handle = None
-        keepalive = self._keepalive_task
-        if keepalive is not None and keepalive is not asyncio.current_task():
-            keepalive.cancel()
-            with suppress(asyncio.CancelledError):
-                await keepalive
+        for task in (self._keepalive_task, self._close_task):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
         if self._pings is not None:
             for waiter in self._pings.values():
                 waiter.cancel()
             self._pings.clear()
+        if self._dropped:
+            logger.debug(
+                "dropped %d messages that arrived while closing and were never read", self._dropped
+            )
         native_error = self._ws.exception()
         if isinstance(native_error, TimeoutError):  # aiohttp's own heartbeat, on a wrapped socket
             error = KeepaliveTimeout(f"aiohttp heartbeat: {native_error}")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ssl as ssl_module
+from contextlib import suppress
 from types import SimpleNamespace
 
 import anyio
 from aiohttp import (
+    ClientError,
     ClientResponse,
     ClientSession,
     ClientTimeout,
@@ -17,20 +19,18 @@ from aiohttp import (
 )
 
 from ws_channel_core.errors import NegotiationError
+from ws_channel_core.http import MAX_BODY_BYTES, Headers, Request, Response
 from ws_channel_core.options import ClientOptions
 from ws_channel_core.uri import WebSocketURI
 
 from . import _native
 from ._errors import handshake_errors
+from ._loops import check_event_loop
 from ._mask import MaskCheckedClientWebSocketResponse
 from .channel import AiohttpChannel
 from .options import aiohttp_max_size, client_extras
 
 __all__ = ["connect"]
-
-#: How much of a refused upgrade's body is kept for ``InvalidStatus.body``.
-MAX_BODY = 2**16
-
 
 def _ssl_argument(
     uri: WebSocketURI, ssl: ssl_module.SSLContext | bool | None
@@ -44,8 +44,8 @@ def _ssl_argument(
     return ssl if isinstance(ssl, ssl_module.SSLContext) else True
 
 
-def _body_keeper(body: list[bytes]) -> TraceConfig:
-    """A trace hook that reads the body of a refused upgrade before aiohttp discards it."""
+def _refusal_keeper(refusals: list[Response]) -> TraceConfig:
+    """A trace hook that keeps a refused upgrade whole (reason, body) before aiohttp discards it."""
 
     async def on_request_end(
         session: ClientSession, context: SimpleNamespace, params: TraceRequestEndParams
@@ -55,13 +55,16 @@ def _body_keeper(body: list[bytes]) -> TraceConfig:
             return
         chunks: list[bytes] = []
         size = 0
-        while size < MAX_BODY:
-            chunk = await response.content.read(MAX_BODY - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        body.append(b"".join(chunks))
+        with suppress(ClientError, OSError):
+            while size < MAX_BODY_BYTES:
+                chunk = await response.content.read(MAX_BODY_BYTES - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        refusals.append(
+            Response(response.status, response.headers.items(), b"".join(chunks), response.reason or "")
+        )
 
     trace = TraceConfig()
     trace.on_request_end.append(on_request_end)
@@ -87,19 +90,20 @@ def _check_negotiation(ws: ClientWebSocketResponse[bool], options: ClientOptions
 
 async def connect(uri: WebSocketURI, options: ClientOptions) -> AiohttpChannel:
     """Open a client connection; see ``AiohttpBackend.connect``."""
+    check_event_loop()
     extras = client_extras(options.extra)
     ssl = _ssl_argument(uri, options.ssl)
-    body: list[bytes] = []
+    refusals: list[Response] = []
     session = extras.session
     owned = session is None
     if session is None:
         session = ClientSession(
             timeout=ClientTimeout(),
-            trace_configs=[_body_keeper(body)],
+            trace_configs=[_refusal_keeper(refusals)],
             ws_response_class=MaskCheckedClientWebSocketResponse,
         )
     try:
-        with handshake_errors(uri.url, body), anyio.fail_after(options.connect_timeout):
+        with handshake_errors(uri.url, refusals), anyio.fail_after(options.connect_timeout):
             ws = await session.ws_connect(
                 uri.url,
                 protocols=options.protocols,
@@ -119,6 +123,8 @@ async def connect(uri: WebSocketURI, options: ClientOptions) -> AiohttpChannel:
             _native.release(ws)
             raise
         _native.set_write_limit(ws, options.write_limit)
+        native = _native.client_response(ws)
+        sent = native.request_info
         return AiohttpChannel(
             ws,
             close_timeout=options.close_timeout,
@@ -127,6 +133,8 @@ async def connect(uri: WebSocketURI, options: ClientOptions) -> AiohttpChannel:
             ping_interval=options.ping_interval,
             ping_timeout=options.ping_timeout,
             session=session if owned else None,
+            request=Request(sent.url.raw_path_qs, Headers(sent.headers.items()), None, sent.method),
+            response=Response(101, native.headers.items(), b"", native.reason or ""),
         )
     except BaseException:
         if owned:

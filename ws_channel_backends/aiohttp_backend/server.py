@@ -1,8 +1,12 @@
 """The server role: aiohttp's low-level ``web.Server`` with one WebSocket handler for every path.
 
 No ``web.Application``: without a router there is no per-request match info and no middleware
-machinery, which saves about 0.4 KiB per connection; the handler answers what the router did (405 to
-methods other than GET).
+machinery, which saves about 0.4 KiB per connection.
+
+Every request is first turned into the core ``Request`` and answered by the core's
+``answer_upgrade_request`` (the user's ``process_request``, then the 426/400 checks every backend
+shares) before aiohttp sees it; the 101 aiohttp negotiates goes through ``process_response`` and is
+sent exactly as the hook left it (:mod:`._responses`).
 
 Each upgrade becomes an :class:`AiohttpChannel` handed to the handler. Leaving ``serve()`` stops the
 listening sockets, closes open connections with 1001, then lets aiohttp shut down, which cancels
@@ -11,7 +15,6 @@ handlers still running ``close_timeout`` later.
 
 from __future__ import annotations
 
-import logging
 import ssl as ssl_module
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,18 +22,23 @@ from contextlib import asynccontextmanager
 import anyio
 from aiohttp import web
 
+from ws_channel_core import logs
 from ws_channel_core.channel import Handler
+from ws_channel_core.handshake import error_response
+from ws_channel_core.hooks import answer_upgrade_request, run_process_response
+from ws_channel_core.http import Headers, Request, Response
 from ws_channel_core.options import ServerOptions
 
 from . import _native
-from ._mask import MaskCheckedWebSocketResponse
+from ._loops import check_event_loop
+from ._responses import UpgradeResponse, refusal
 from .channel import AiohttpChannel
 from .options import aiohttp_max_size, check_server_extras
 
 __all__ = ["AiohttpServer", "serve"]
 
 #: The logger run_handler() uses, so a failing handler is reported the same way on every backend.
-logger = logging.getLogger("ws_channel")
+logger = logs.server_logger
 
 #: aiohttp's shutdown wait for handlers when ``close_timeout`` is None.
 _DEFAULT_SHUTDOWN_TIMEOUT = 10.0
@@ -41,6 +49,8 @@ class AiohttpServer:
 
     def __init__(self, runner: web.BaseRunner) -> None:
         self._runner = runner
+        # Kept: the runner forgets its addresses once it stops, and a caller may still ask.
+        self._addresses = [(str(name[0]), int(name[1])) for name in runner.addresses]
 
     @property
     def runner(self) -> web.BaseRunner:
@@ -49,7 +59,7 @@ class AiohttpServer:
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
-        return [(str(name[0]), int(name[1])) for name in self._runner.addresses]
+        return list(self._addresses)
 
     @property
     def port(self) -> int:
@@ -62,32 +72,6 @@ class AiohttpServer:
         await anyio.sleep_forever()
 
 
-def _refuse_upgrade(request: web.BaseRequest) -> web.Response | None:
-    """The HTTP answer to a request that is not a WebSocket upgrade we accept, or None.
-
-    aiohttp also accepts versions 7 and 8 and answers a missing ``Connection: Upgrade`` with 400;
-    like the other backends, we answer 426 to what is not an upgrade and 400 to a version other than
-    13 (RFC 6455 4.2.2 asks for ``Sec-WebSocket-Version: 13`` in that answer).
-    """
-    if request.method != "GET":
-        # RFC 6455 4.1: "The method of the request MUST be GET".
-        return web.Response(status=405, headers={"Allow": "GET"}, text="Method Not Allowed\n")
-    connection = {token.strip().lower() for token in request.headers.get("Connection", "").split(",")}
-    if request.headers.get("Upgrade", "").strip().lower() != "websocket" or "upgrade" not in connection:
-        return web.Response(
-            status=426,
-            headers={"Upgrade": "websocket", "Connection": "Upgrade"},
-            text="Upgrade Required: this is a WebSocket endpoint\n",
-        )
-    if request.headers.get("Sec-WebSocket-Version", "").strip() != "13":
-        return web.Response(
-            status=400,
-            headers={"Sec-WebSocket-Version": "13"},
-            text="Unsupported Sec-WebSocket-Version: only 13 is supported\n",
-        )
-    return None
-
-
 class _Connections:
     """The per-server state: the handler, the options and the open channels."""
 
@@ -98,10 +82,19 @@ class _Connections:
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         options = self.options
-        refusal = _refuse_upgrade(request)
-        if refusal is not None:
-            return refusal
-        ws: web.WebSocketResponse[bool] = MaskCheckedWebSocketResponse(
+        transport = request.transport
+        remote = transport.get_extra_info("peername") if transport is not None else None
+        try:
+            core_request = Request(
+                request.raw_path, Headers(request.headers.items()), remote, request.method
+            )
+        except ValueError:  # a header aiohttp's parser let through that no backend accepts
+            return refusal(error_response(400, "invalid header"))
+        # Before aiohttp judges the request: the user's hook, then the checks every backend shares.
+        refused = await answer_upgrade_request(options.process_request, core_request)
+        if refused is not None:
+            return refusal(refused)
+        ws = UpgradeResponse(
             timeout=options.close_timeout or _DEFAULT_SHUTDOWN_TIMEOUT,
             autoclose=False,
             autoping=False,
@@ -111,11 +104,17 @@ class _Connections:
             max_msg_size=aiohttp_max_size(options.max_size),
             writer_limit=options.write_limit,
         )
-        for name in {name for name, _ in options.headers}:
-            ws.headers.popall(name, None)  # ours replace aiohttp's (Server, for example)
-        for name, value in options.headers:
-            ws.headers.add(name, value)
-        await ws.prepare(request)  # a bad upgrade request raises HTTPBadRequest: aiohttp answers 400
+        try:
+            headers = ws.negotiate(request)
+        except web.HTTPException as exc:  # pragma: no cover - check_upgrade_request refuses first
+            return refusal(error_response(exc.status, exc.text or exc.reason))
+        response = await run_process_response(
+            options.process_response, core_request, Response(101, [*headers, *options.headers])
+        )
+        if response.status != 101:
+            return refusal(response)
+        ws.send_as(response)
+        await ws.prepare(request)
         _native.set_write_limit(ws, options.write_limit)
         channel = AiohttpChannel(
             ws,
@@ -124,17 +123,18 @@ class _Connections:
             max_size=options.max_size,
             ping_interval=options.ping_interval,
             ping_timeout=options.ping_timeout,
-            request=request,
+            request=core_request,
+            response=response,
+            native_request=request,
         )
         self.channels.add(channel)
         try:
-            # What run_handler() does (close 1000 after return, 1011 on raise, log the error), written
-            # out: ws_channel_core.serve() already wraps the handler in it, and one coroutine frame
-            # less per connection is about 0.2 KiB.
+            # ws_channel_core.serve() hands over the handler wrapped in run_handler(), which logs and
+            # closes (1000, or 1011 when it raises) and never raises: this is for direct callers.
             try:
                 await self.handler(channel)
             except Exception:
-                logger.exception("connection handler failed")
+                logger.exception("%s connection handler failed", logs.context(channel))
                 await channel.close(1011)
             else:
                 await channel.close(1000)
@@ -168,6 +168,7 @@ async def serve(
     handler: Handler, host: str, port: int, options: ServerOptions
 ) -> AsyncIterator[AiohttpServer]:
     """Listen on ``host:port``; see ``AiohttpBackend.serve``."""
+    check_event_loop()
     check_server_extras(options.extra)
     connections = _Connections(handler, options)
     low_level = web.Server(
