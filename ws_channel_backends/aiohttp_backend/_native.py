@@ -76,17 +76,22 @@ def write_control_frame(writer: WebSocketWriter, payload: bytes, opcode: int) ->
 
 
 def send_in_progress(writer: WebSocketWriter) -> bool:
-    """Tell whether a compressed message is being compressed and written (aiohttp holds a lock then).
+    """Tell whether a compressed message is being compressed and written.
 
-    A frame written meanwhile would overtake that message, so a close frame must wait for it.
+    aiohttp compresses a large message in a task of its own (holding a lock while it compresses and
+    writes); a frame written meanwhile would overtake that message, so a close frame waits for it.
     """
-    return writer._send_lock.locked()
+    return writer._send_lock.locked() or bool(writer._background_tasks)
 
 
 async def wait_for_send(writer: WebSocketWriter) -> None:
-    """Wait until the compressed message being written (see :func:`send_in_progress`) is out."""
-    async with writer._send_lock:
-        pass
+    """Wait until the compressed messages being written (see :func:`send_in_progress`) are out."""
+    while send_in_progress(writer):
+        if writer._background_tasks:
+            await asyncio.wait(set(writer._background_tasks))
+        else:
+            async with writer._send_lock:
+                pass
 
 
 def is_receiving(ws: NativeWebSocket) -> bool:
