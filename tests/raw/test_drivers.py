@@ -16,7 +16,7 @@ import pytest
 import ws_channel_core as wc
 from ws_channel_backends.raw import anyio_driver
 from ws_channel_backends.raw.frames import Opcode, serialize_frame
-from ws_channel_backends.raw.handshake import HttpReader, build_request, check_response
+from ws_channel_backends.raw.handshake import HttpReader, build_request, check_response, request_bytes
 from ws_channel_core.errors import ConnectionClosed, KeepaliveTimeout
 from ws_channel_core.options import ClientOptions, ServerOptions
 
@@ -365,7 +365,8 @@ async def test_channel_over_a_stream_upgraded_by_hand() -> None:
     with anyio.fail_after(TIMEOUT):
         async with wc.serve(echo, backend="raw", compression=None) as server:
             stream = await anyio.connect_tcp("127.0.0.1", server.port)
-            await stream.send(build_request(f"127.0.0.1:{server.port}", "/", key, compression=False))
+            request = build_request(f"127.0.0.1:{server.port}", "/", key, compression=False)
+            await stream.send(request_bytes(request))
             reader = HttpReader()
             response = None
             while response is None:

@@ -7,14 +7,16 @@ import pytest
 from ws_channel_backends.raw.deflate import DeflateParameters, accept_offer, accept_response
 from ws_channel_backends.raw.handshake import (
     HttpReader,
-    Request,
     accept_request,
     build_request,
     check_response,
     reject_response,
+    request_bytes,
+    upgrade_response_bytes,
 )
 from ws_channel_core.errors import InvalidHandshake, InvalidHeader, InvalidStatus, NegotiationError
-from ws_channel_core.handshake import sign_key
+from ws_channel_core.handshake import check_upgrade_request, sign_key
+from ws_channel_core.http import Request, Response
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 
@@ -50,17 +52,19 @@ def upgrade(**replace: str | None) -> bytes:
 
 class TestClientRequest:
     def test_request_round_trips_through_the_server(self) -> None:
-        wire = build_request(
+        sent = build_request(
             "example.com:8080", "/chat?x=1", KEY, protocols=["a", "b"], headers=[("Authorization", "t")]
         )
-        request = parse_request(wire)
-        assert (request.method, request.target) == ("GET", "/chat?x=1")
+        request = parse_request(request_bytes(sent))
+        assert (request.method, request.raw_path, request.path) == ("GET", "/chat?x=1", "/chat")
+        assert request.headers.items() == sent.headers.items()
         assert request.headers.get("Host") == "example.com:8080"
         assert request.headers.get("authorization") == "t"
+        assert check_upgrade_request(request) is None
         result = accept_request(request, protocols=["b"], compression=True)
         assert result.protocol == "b"
         assert result.deflate == DeflateParameters()
-        reader = response_for(result.response)
+        reader = response_for(upgrade_response_bytes(result.response))
         response = reader.read_response()
         assert response is not None and response.status == 101
         client = check_response(response, KEY, protocols=["a", "b"])
@@ -79,7 +83,19 @@ class TestClientRequest:
         assert response is not None
         with pytest.raises(InvalidStatus) as info:
             check_response(response, KEY)
-        assert (info.value.status_code, info.value.body, info.value.headers["X-A"]) == (403, b"no!", "b")
+        refused = info.value.response
+        assert (refused.status, refused.reason, refused.body) == (403, "Forbidden", b"no!")
+        assert refused.headers["X-A"] == "b"
+
+    def test_refusal_keeps_duplicate_headers(self) -> None:
+        wire = b"HTTP/1.1 401 No\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n"
+        response = response_for(wire).read_response()
+        assert response is not None
+        assert response.headers.get_all("Set-Cookie") == ["a=1", "b=2"]
+
+    def test_a_malformed_status_is_a_handshake_error(self) -> None:
+        with pytest.raises(InvalidHandshake):
+            response_for(b"HTTP/1.1 999 Nope\r\n\r\n", eof=True).read_response()
 
     def test_refusal_waits_for_its_body(self) -> None:
         reader = response_for(b"HTTP/1.1 500 Oops\r\nContent-Length: 10\r\n\r\nabc")
@@ -136,36 +152,62 @@ class TestClientRequest:
 
 class TestServerChecks:
     @pytest.mark.parametrize(
-        ("change", "name"),
+        ("change", "status"),
         [
-            ({"Host": None}, "Host"),
-            ({"Upgrade": None}, "Upgrade"),
-            ({"Upgrade": "h2c"}, "Upgrade"),
-            ({"Connection": "close"}, "Connection"),
-            ({"Sec-WebSocket-Key": None}, "Sec-WebSocket-Key"),
-            ({"Sec-WebSocket-Key": "short"}, "Sec-WebSocket-Key"),
-            ({"Sec-WebSocket-Version": None}, "Sec-WebSocket-Version"),
-            ({"Sec-WebSocket-Version": "8"}, "Sec-WebSocket-Version"),
+            ({"Host": None}, 400),
+            ({"Upgrade": None}, 426),
+            ({"Upgrade": "h2c"}, 426),
+            ({"Connection": "close"}, 400),
+            ({"Sec-WebSocket-Key": None}, 400),
+            ({"Sec-WebSocket-Key": "short"}, 400),
+            ({"Sec-WebSocket-Version": None}, 426),
+            ({"Sec-WebSocket-Version": "8"}, 426),
         ],
     )
-    def test_each_missing_or_wrong_header(self, change: dict[str, str | None], name: str) -> None:
-        with pytest.raises(InvalidHeader) as info:
-            accept_request(parse_request(upgrade(**change)))
-        assert info.value.name == name
-        status = 426 if name == "Sec-WebSocket-Version" else 400
-        assert reject_response(info.value).startswith(f"HTTP/1.1 {status} ".encode())
+    def test_each_missing_or_wrong_header_gets_the_shared_answer(
+        self, change: dict[str, str | None], status: int
+    ) -> None:
+        refusal = check_upgrade_request(parse_request(upgrade(**change)))
+        assert refusal is not None and refusal.status == status
+        reader = response_for(reject_response(refusal), eof=True)
+        answer = reader.read_response()
+        assert answer is not None
+        assert (answer.status, answer.body) == (status, refusal.body)
+        assert answer.headers["Connection"] == "close"
+        assert answer.headers["Content-Length"] == str(len(refusal.body))
 
-    def test_post_is_refused(self) -> None:
-        with pytest.raises(InvalidHandshake):
-            accept_request(parse_request(upgrade().replace(b"GET", b"POST", 1)))
+    def test_the_request_knows_its_peer(self) -> None:
+        reader = HttpReader()
+        reader.feed(upgrade())
+        request = reader.read_request(("127.0.0.1", 4242))
+        assert isinstance(request, Request) and request.remote_address == ("127.0.0.1", 4242)
+
+    def test_a_refusal_is_written_as_given(self) -> None:
+        response = Response(401, [("WWW-Authenticate", "Bearer"), ("X", "1"), ("X", "2")], "token\n")
+        wire = reject_response(response)
+        assert wire.startswith(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nX: 1\r\nX: 2\r\n")
+        assert wire.endswith(b"Content-Length: 6\r\nConnection: close\r\n\r\ntoken\n")
+
+    def test_a_refusal_keeps_its_own_connection_header(self) -> None:
+        wire = reject_response(Response(200, {"Connection": "keep-alive"}, "ok"))
+        assert b"Connection: close" not in wire and b"Connection: keep-alive" in wire
+
+    def test_the_101_is_written_with_exactly_its_headers(self) -> None:
+        result = accept_request(parse_request(upgrade()), headers=[("X-Server", "raw")])
+        result.response.headers.add("Set-Cookie", "a=1")
+        result.response.headers.add("Set-Cookie", "b=2")
+        wire = upgrade_response_bytes(result.response)
+        assert wire.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+        assert wire.endswith(b"X-Server: raw\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n")
+        assert b"Content-Length" not in wire
+
+    def test_an_unchecked_request_without_a_key_is_refused(self) -> None:
+        with pytest.raises(InvalidHeader):
+            accept_request(parse_request(upgrade(**{"Sec-WebSocket-Key": None})))
 
     def test_no_protocol_header_when_none_matches(self) -> None:
         result = accept_request(parse_request(upgrade(**{"Sec-WebSocket-Protocol": "x, y"})), protocols=["z"])
-        assert result.protocol is None and b"Sec-WebSocket-Protocol" not in result.response
-
-    def test_extra_headers_in_the_response(self) -> None:
-        result = accept_request(parse_request(upgrade()), headers=[("X-Server", "raw")])
-        assert b"\r\nX-Server: raw\r\n" in result.response
+        assert result.protocol is None and "Sec-WebSocket-Protocol" not in result.response.headers
 
 
 class TestDeflateNegotiation:

@@ -34,6 +34,7 @@ channel API sends whole messages) and are sent uncompressed: see :meth:`.Connect
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import ssl as ssl_module
@@ -45,17 +46,26 @@ import anyio
 import anyio.abc
 from anyio.streams.tls import TLSListener
 
-from ws_channel_core.base import run_handler
 from ws_channel_core.channel import Handler, Message
 from ws_channel_core.errors import InvalidHandshake, KeepaliveTimeout, WebSocketChannelError
-from ws_channel_core.handshake import generate_key
+from ws_channel_core.handshake import error_response, generate_key
+from ws_channel_core.hooks import answer_upgrade_request, run_process_response
+from ws_channel_core.http import Address, Request, Response
 from ws_channel_core.options import ClientOptions, Options, ServerOptions
 from ws_channel_core.uri import WebSocketURI
 
 from ._common import READ_SIZE, make_engine, running_library
 from .deflate import DeflateParameters
-from .engine_channel import EngineChannel
-from .handshake import HttpReader, accept_request, build_request, check_response, reject_response
+from .engine_channel import DRAIN_QUIET, EngineChannel
+from .handshake import (
+    HttpReader,
+    accept_request,
+    build_request,
+    check_response,
+    reject_response,
+    request_bytes,
+    upgrade_response_bytes,
+)
 from .protocol import Connection
 
 __all__ = [
@@ -88,6 +98,13 @@ def _spawn_detached(function: Callable[[], Coroutine[Any, Any, None]]) -> None:
         task.add_done_callback(_asyncio_tasks.discard)
 
 
+def _addresses(stream: anyio.abc.ByteStream) -> tuple[Address, Address]:
+    """The peer's and our own address, when the stream is a socket (or wraps one)."""
+    remote = stream.extra(anyio.abc.SocketAttribute.remote_address, None)
+    local = stream.extra(anyio.abc.SocketAttribute.local_address, None)
+    return remote, local
+
+
 class StreamChannel(EngineChannel):
     """A WebSocket channel over an already-upgraded anyio byte stream (frames only, no HTTP).
 
@@ -95,9 +112,10 @@ class StreamChannel(EngineChannel):
     """
 
     __slots__ = (
-        "_aborting", "_bytes", "_bytes_closed", "_changed", "_close_timer_started",
-        "_finished", "_initial", "_options", "_pending", "_ping_payload", "_pong_event",
-        "_scopes", "_sent_noted", "_task_group", "_write_broken", "_write_limit", "_writing", "_written",
+        "_aborting", "_bytes", "_bytes_closed", "_changed", "_close_timer_started", "_draining",
+        "_finished", "_in_process", "_initial", "_options", "_pending", "_ping_payload", "_pong_event",
+        "_receive_scope", "_scopes", "_sent_noted", "_task_group", "_write_broken", "_write_limit",
+        "_writing", "_written",
     )
 
     def __init__(
@@ -109,8 +127,21 @@ class StreamChannel(EngineChannel):
         options: Options,
         task_group: anyio.abc.TaskGroup | None = None,
         initial_data: bytes = b"",
+        request: Request | None = None,
+        response: Response | None = None,
     ) -> None:
-        super().__init__(engine, protocol=protocol)
+        remote, local = _addresses(stream)
+        super().__init__(
+            engine,
+            protocol=protocol,
+            max_queue=options.max_queue,
+            server_side=engine.server_side,
+            request=request,
+            response=response,
+            remote_address=remote,
+            local_address=local,
+            close_timeout=options.close_timeout,
+        )
         self._bytes = stream
         self._options = options
         self._changed = anyio.Event()
@@ -129,6 +160,10 @@ class StreamChannel(EngineChannel):
         self._pong_event: anyio.Event | None = None
         self._sent_noted = False
         self._close_timer_started = False
+        # After failing: read and discard until the peer goes quiet (see DRAIN_QUIET).
+        self._draining = False
+        self._in_process = False
+        self._receive_scope: anyio.CancelScope | None = None
         self._initial = initial_data
         self._task_group = task_group
         self._spawn(self._reader)
@@ -176,12 +211,18 @@ class StreamChannel(EngineChannel):
                 await self._finish()
 
     async def _read_loop(self) -> None:
+        with anyio.CancelScope() as scope:
+            self._receive_scope = scope  # cancelled to switch a waiting reader to draining
+            await self._read_frames()
+        self._receive_scope = None
+        if self._draining:
+            await self._drain()
+
+    async def _read_frames(self) -> None:
         engine = self._engine
-        queue = self._queue
-        max_queue = self._options.max_queue
         stream = self._bytes
-        while not self._bytes_closed:
-            if len(queue) >= max_queue and not self._ended:
+        while not self._bytes_closed and not self._draining:
+            if self._queue_blocks_reading():
                 await self._changed.wait()
                 continue
             try:
@@ -193,12 +234,30 @@ class StreamChannel(EngineChannel):
             engine.receive_data(data)
             await self._process()
 
+    async def _drain(self) -> None:
+        """After failing: discard what arrives until EOF or a quiet ``DRAIN_QUIET``, then close.
+
+        The close timer (``close_timeout``) bounds it against a peer that never stops sending.
+        """
+        stream = self._bytes
+        while not self._bytes_closed:
+            data = b""
+            with anyio.move_on_after(DRAIN_QUIET), contextlib.suppress(*_STREAM_ERRORS):
+                data = await stream.receive(READ_SIZE)
+            if not data:
+                break
+        await self._close_stream()
+
     async def _process(self) -> None:
         events = self._engine.events_received()
         self._dispatch(events)
         if events or self._ended:
             self._notify()
-        await self._flush()
+        self._in_process = True
+        try:
+            await self._flush()
+        finally:
+            self._in_process = False
 
     def _pong(self, payload: bytes) -> None:
         if payload == self._ping_payload and self._pong_event is not None:
@@ -226,21 +285,48 @@ class StreamChannel(EngineChannel):
             self._engine.fail_pending()
             await self._flush()
 
-    async def _flush(self) -> None:
+    def _note_sent(self) -> None:
+        """Record our close frame as soon as the engine queued it (it is the next thing written)."""
         engine = self._engine
-        closing = engine.should_close_transport
-        # Before closing the stream, every queued byte (the close frame last) must be written.
-        await self._write(engine.data_to_send(), wait_all=closing)
         if not self._sent_noted and engine.close_sent is not None:
             self._sent_noted = True
             self._note_close_sent(engine.close_sent)
-        if engine.should_close_transport:
+
+    async def _flush(self) -> None:
+        engine = self._engine
+        data = engine.data_to_send()
+        self._note_sent()
+        closing = engine.should_close_transport
+        if closing and not self._ended:
             self._ended = True
             self._notify()
-            await self._close_stream()
-        elif engine.close_expected() and not self._close_timer_started:
+        if engine.close_expected() and not self._close_timer_started:
             self._close_timer_started = True
             self._spawn(self._close_timer)
+        # Before closing the stream, every queued byte (the close frame last) must be written.
+        await self._write(data, wait_all=closing)
+        if closing:
+            if engine.close_received is None and not engine.eof_received and not self._write_broken:
+                await self._start_drain()
+            else:
+                await self._close_stream()
+
+    async def _start_drain(self) -> None:
+        """We failed the connection and the peer may still be sending: half-close, then drain.
+
+        Closing with unread data would make the kernel reset the connection, which can destroy our
+        close frame before the peer reads it; the reader discards what arrives instead (``_drain``).
+        """
+        if self._draining or self._bytes_closed:
+            return
+        self._draining = True
+        try:
+            await self._bytes.send_eof()
+        except (NotImplementedError, *_STREAM_ERRORS):
+            pass  # TLS cannot half-close: the close frame is followed by nothing until we close
+        scope = self._receive_scope
+        if scope is not None and not self._in_process:
+            scope.cancel()  # the reader waits in receive(): switch it to draining now
 
     async def _write(self, data: bytes, *, wait_all: bool = False) -> bool:
         """Queue ``data`` (whole frames) for writing and see it written; see the module docstring.
@@ -328,10 +414,17 @@ class StreamChannel(EngineChannel):
             if self._ended:
                 if self._engine.failure_pending:
                     await self._fail_pending()  # every message before the peer's error was read
+                await self._bookkeeping_final()
                 return None
-            await self._changed.wait()
+            self._awaiting = True
+            try:
+                await self._changed.wait()
+            finally:
+                self._awaiting = False
         message = queue.popleft()
-        if len(queue) == self._options.max_queue - 1:
+        if self._closing:
+            self._consuming = True
+        if len(queue) == self._max_queue - 1:
             self._notify()  # the reader may be waiting for room
         return message
 
@@ -354,16 +447,16 @@ class StreamChannel(EngineChannel):
         if not await self._write(engine.data_to_send()):
             raise self._closed_error()
 
-    async def _close_connection(self, code: int | None, reason: str) -> None:
-        self._queue.clear()
-        self._ended = True
-        self._notify()
+    def _start_close(self, code: int | None, reason: str) -> None:
+        if self._finished:
+            return
         engine = self._engine
-        if not self._finished and engine.close_sent is None and not engine.should_close_transport:
+        if engine.close_sent is None and not engine.should_close_transport:
             engine.send_close(code, reason)
-            await self._flush()
-        with anyio.move_on_after(self._options.close_timeout):
-            await self._done_event.wait()
+        self._note_sent()
+        self._closing_started()
+        self._notify()  # a reader waiting for room re-checks: closing may stop the pause
+        self._spawn(self._flush)  # writes the close frame and arms the close timer
 
     def _abort_connection(self) -> None:
         self._aborting = True
@@ -577,18 +670,17 @@ async def connect(uri: WebSocketURI, options: ClientOptions) -> StreamChannel:
         stream = await anyio.connect_tcp(uri.host, uri.port)
     try:
         key = generate_key()
-        await stream.send(
-            build_request(
-                uri.host_header,
-                uri.resource,
-                key,
-                protocols=options.protocols,
-                compression=options.compression is not None,
-                headers=options.headers,
-            )
+        request = build_request(
+            uri.host_header,
+            uri.resource,
+            key,
+            protocols=options.protocols,
+            compression=options.compression is not None,
+            headers=options.headers,
         )
+        await stream.send(request_bytes(request))
         reader = HttpReader()
-        found: list[Any] = []
+        found: list[Response] = []
 
         def done() -> bool:
             if not found:
@@ -606,7 +698,13 @@ async def connect(uri: WebSocketURI, options: ClientOptions) -> StreamChannel:
         raise
     engine = make_engine(options, server_side=False, deflate=result.deflate)
     return StreamChannel(
-        stream, engine, protocol=result.protocol, options=options, initial_data=bytes(reader.buffer)
+        stream,
+        engine,
+        protocol=result.protocol,
+        options=options,
+        initial_data=bytes(reader.buffer),
+        request=request,
+        response=found[0],
     )
 
 
@@ -628,15 +726,30 @@ class AnyioServer:
         await anyio.sleep_forever()
 
 
-async def _server_handshake(
-    stream: anyio.abc.ByteStream, options: ServerOptions
-) -> tuple[Connection, str | None, bytes] | None:
+class _Agreed:
+    """What a server handshake agreed on: the engine, the subprotocol, the request and the 101."""
+
+    __slots__ = ("engine", "protocol", "leftover", "request", "response")
+
+    def __init__(
+        self, engine: Connection, protocol: str | None, leftover: bytes, request: Request, response: Response
+    ) -> None:
+        self.engine = engine
+        self.protocol = protocol
+        self.leftover = leftover
+        self.request = request
+        self.response = response
+
+
+async def _server_handshake(stream: anyio.abc.ByteStream, options: ServerOptions) -> _Agreed | None:
+    """Read the upgrade request, run the hooks and answer; ``None`` when the upgrade was refused."""
     reader = HttpReader()
-    found: list[Any] = []
+    remote, _ = _addresses(stream)
+    found: list[Request] = []
 
     def done() -> bool:
         if not found:
-            request = reader.read_request()
+            request = reader.read_request(remote)
             if request is not None:
                 found.append(request)
         return bool(found)
@@ -644,24 +757,33 @@ async def _server_handshake(
     try:
         with anyio.fail_after(options.connect_timeout):
             await _read_until(stream, reader, done)
-            result = accept_request(
-                found[0],
-                protocols=options.protocols,
-                compression=options.compression is not None,
-                headers=options.headers,
-            )
-            await stream.send(result.response)
-    except InvalidHandshake as exc:
+            request = found[0]
+            refusal = await answer_upgrade_request(options.process_request, request)
+            if refusal is None:
+                result = accept_request(
+                    request,
+                    protocols=options.protocols,
+                    compression=options.compression is not None,
+                    headers=options.headers,
+                )
+                response = await run_process_response(options.process_response, request, result.response)
+                if response.status != 101:
+                    refusal = response
+            if refusal is not None:
+                await stream.send(reject_response(refusal))
+                return None
+            await stream.send(upgrade_response_bytes(response))
+    except InvalidHandshake as exc:  # a malformed or oversized HTTP head
         try:
             with anyio.move_on_after(1):
-                await stream.send(reject_response(exc))
+                await stream.send(reject_response(error_response(400, str(exc))))
         except _STREAM_ERRORS:
             pass
         return None
     except (TimeoutError, *_STREAM_ERRORS):
         return None
     engine = make_engine(options, server_side=True, deflate=result.deflate)
-    return engine, result.protocol, bytes(reader.buffer)
+    return _Agreed(engine, result.protocol, bytes(reader.buffer), request, response)
 
 
 @asynccontextmanager
@@ -688,21 +810,23 @@ async def serve(handler: Handler, host: str, port: int, options: ServerOptions) 
                 agreed = await _server_handshake(stream, options)
                 if agreed is None:
                     return
-                engine, protocol, leftover = agreed
                 async with anyio.create_task_group() as task_group:
                     channel = StreamChannel(
                         stream,
-                        engine,
-                        protocol=protocol,
+                        agreed.engine,
+                        protocol=agreed.protocol,
                         options=options,
                         task_group=task_group,
-                        initial_data=leftover,
+                        initial_data=agreed.leftover,
+                        request=agreed.request,
+                        response=agreed.response,
                     )
                     channels.add(channel)
                     try:
-                        await run_handler(handler, channel)
+                        await handler(channel)  # the front door wrapped it (run_handler)
                     finally:
                         channels.discard(channel)
+                        channel.close(1000)  # no-op when the handler closed it
         except Exception:  # one broken connection must not stop the server
             logger.exception("raw backend: connection failed")
 

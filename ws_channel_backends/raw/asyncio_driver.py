@@ -7,7 +7,15 @@ at once and the engine copies whatever it keeps (a partial header, message parts
 to the buffer between two reads, and an idle connection costs no 64 KiB of its own.
 Timers (handshake, keepalive, close) are ``loop.call_later`` handles; the incoming queue is a deque
 whose size pauses and resumes reading; sending waits while the transport's write buffer is above
-``write_limit`` (``pause_writing`` / ``resume_writing``).
+``write_limit`` (``pause_writing`` / ``resume_writing``), and reading pauses meanwhile too, whatever
+filled it.
+
+Transports are used by duck typing (``write``, ``pause_reading``, ``get_extra_info``...), so the driver
+runs on uvloop as well, whose transports are not ``asyncio.Transport`` subclasses.
+
+The server's handshake runs inside ``buffer_updated`` when no hook is set (no task, no allocation
+beyond the request); with ``process_request`` or ``process_response`` it runs in a task, reading
+paused meanwhile.
 
 Write coalescing: a frame sent while received messages still wait in the queue (the application is
 working through a batch, as an echo or a request/response server does) is held in a small "cork"
@@ -20,28 +28,39 @@ step at the latest, or as soon as it holds ``write_limit`` bytes. A frame sent w
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import os
 import ssl as ssl_module
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar, cast
 
-from ws_channel_core.base import run_handler
 from ws_channel_core.channel import Handler, Message
 from ws_channel_core.errors import (
     InvalidHandshake,
     KeepaliveTimeout,
     WebSocketChannelError,
 )
-from ws_channel_core.handshake import generate_key
+from ws_channel_core.handshake import error_response, generate_key
+from ws_channel_core.hooks import answer_upgrade_request, run_process_response
+from ws_channel_core.http import Request, Response
 from ws_channel_core.options import ClientOptions, Options, ServerOptions
 from ws_channel_core.uri import WebSocketURI
 
 from ._common import make_engine
-from .engine_channel import EngineChannel
-from .handshake import HttpReader, accept_request, build_request, check_response, reject_response
+from .engine_channel import DRAIN_QUIET, EngineChannel
+from .handshake import (
+    HttpReader,
+    ServerResult,
+    accept_request,
+    build_request,
+    check_response,
+    reject_response,
+    request_bytes,
+    upgrade_response_bytes,
+)
 from .protocol import Connection
 
 __all__ = ["AsyncioChannel", "connect", "serve", "AsyncioServer"]
@@ -51,8 +70,23 @@ _thread_state = threading.local()
 #: large as the transport's own reads (256 KiB): a 1 MiB message then takes 4 trips through the
 #: engine instead of 16, and idle connections still pay nothing for it.
 BUFFER_SIZE = 2**18
-#: After failing, how long a server reads (and discards) what the peer still sends before closing TCP.
-DRAIN_TIMEOUT = 1.0
+
+logger = logging.getLogger("ws_channel.raw")
+_T = TypeVar("_T")
+
+
+def _result_now(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """Run a coroutine that completes without suspending (the core's hook runners with no hook).
+
+    It keeps the no-hook server handshake synchronous inside ``buffer_updated`` while using the very
+    code (checks, answers, log lines) every backend uses.
+    """
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return cast(_T, done.value)
+    coroutine.close()
+    raise RuntimeError("a handshake step suspended without a hook")  # pragma: no cover
 
 
 def _read_buffer() -> memoryview:
@@ -67,8 +101,8 @@ class _WireProtocol(asyncio.BufferedProtocol):
     """One TCP/TLS/Unix connection: the HTTP upgrade first, then WebSocket frames via the engine."""
 
     __slots__ = (
-        "__weakref__", "_timer", "_view", "channel", "engine", "handshake_done", "key", "loop", "lost",
-        "on_open", "options", "reader", "server_side", "transport", "uri",
+        "__weakref__", "_timer", "_view", "channel", "engine", "handshake_done", "hooks", "key", "loop",
+        "lost", "on_open", "options", "reader", "request", "server_side", "transport", "uri",
     )
 
     def __init__(self, options: Options, *, server_side: bool) -> None:
@@ -86,11 +120,14 @@ class _WireProtocol(asyncio.BufferedProtocol):
         self.uri: WebSocketURI | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.on_open: Callable[[AsyncioChannel], None] | None = None
+        self.request: Request | None = None  # the client's, until the channel holds it
+        self.hooks: asyncio.Task[None] | None = None  # the server's hooks, while they run
 
     # -- asyncio callbacks ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # Duck-typed: uvloop's transports have the same methods but are not asyncio.Transport.
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         transport.set_write_buffer_limits(high=self.options.write_limit)
         if self.server_side:
@@ -100,16 +137,15 @@ class _WireProtocol(asyncio.BufferedProtocol):
         else:
             assert self.uri is not None
             self.key = generate_key()
-            transport.write(
-                build_request(
-                    self.uri.host_header,
-                    self.uri.resource,
-                    self.key,
-                    protocols=self.options.protocols,
-                    compression=self.options.compression is not None,
-                    headers=self.options.headers,
-                )
+            self.request = build_request(
+                self.uri.host_header,
+                self.uri.resource,
+                self.key,
+                protocols=self.options.protocols,
+                compression=self.options.compression is not None,
+                headers=self.options.headers,
             )
+            transport.write(request_bytes(self.request))
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._view
@@ -134,6 +170,8 @@ class _WireProtocol(asyncio.BufferedProtocol):
         self.lost = True
         if self._timer is not None:
             self._timer.cancel()
+        if self.hooks is not None:
+            self.hooks.cancel()
         if not self.handshake_done.done():
             error = InvalidHandshake("connection lost during the opening handshake")
             error.__cause__ = exc
@@ -143,11 +181,12 @@ class _WireProtocol(asyncio.BufferedProtocol):
             self.channel._connection_lost()
 
     def pause_writing(self) -> None:
-        if self.channel is not None:
-            self.channel._write_paused = True
+        channel = self.channel
+        if channel is not None:
+            channel._write_paused = True
             # Reading waits while the write buffer is above write_limit, whatever fills it (pongs,
             # echoes): a peer that sends but never reads cannot grow our memory.
-            if self.transport is not None:
+            if self.transport is not None and not channel._draining:
                 self.transport.pause_reading()
 
     def resume_writing(self) -> None:
@@ -165,6 +204,8 @@ class _WireProtocol(asyncio.BufferedProtocol):
         if reader is None or transport is None or self.handshake_done.done():
             return
         reader.feed(data)
+        if self.hooks is not None:
+            return  # the server's hooks run; what arrives meanwhile waits in the reader
         try:
             if self.server_side:
                 self._server_handshake(reader, transport)
@@ -172,12 +213,22 @@ class _WireProtocol(asyncio.BufferedProtocol):
                 self._client_handshake(reader)
         except InvalidHandshake as exc:
             if self.server_side:
-                transport.write(reject_response(exc))
-                transport.close()
+                self._refuse(error_response(400, str(exc)), exc)
             else:
                 transport.abort()
-            self.handshake_done.set_exception(exc)
-            self.handshake_done.exception()
+                self._handshake_failed(exc)
+
+    def _handshake_failed(self, error: InvalidHandshake) -> None:
+        self.handshake_done.set_exception(error)
+        self.handshake_done.exception()  # nobody awaits it on a server: do not warn about it
+
+    def _refuse(self, response: Response, error: InvalidHandshake | None = None) -> None:
+        """Send a refusal (426/400, or a hook's answer) and close the connection."""
+        transport = self.transport
+        assert transport is not None
+        transport.write(reject_response(response))
+        transport.close()
+        self._handshake_failed(error or InvalidHandshake(f"upgrade refused with HTTP {response.status}"))
 
     def _client_handshake(self, reader: HttpReader) -> None:
         response = reader.read_response()
@@ -187,29 +238,80 @@ class _WireProtocol(asyncio.BufferedProtocol):
         result = check_response(
             response, self.key, protocols=options.protocols, compression=options.compression is not None
         )
-        self._start(make_engine(options, server_side=False, deflate=result.deflate), result.protocol, reader)
+        request, self.request = self.request, None
+        engine = make_engine(options, server_side=False, deflate=result.deflate)
+        self._start(engine, result.protocol, request, response)
 
     def _server_handshake(self, reader: HttpReader, transport: asyncio.Transport) -> None:
-        request = reader.read_request()
+        request = reader.read_request(transport.get_extra_info("peername"))
         if request is None:
             return
+        options = cast(ServerOptions, self.options)
+        if options.process_request is not None or options.process_response is not None:
+            transport.pause_reading()
+            self.hooks = self.loop.create_task(self._run_hooks(request))
+            return
+        # No hook: the same checks and answers, run to completion right here.
+        refusal = _result_now(answer_upgrade_request(None, request))
+        if refusal is not None:
+            self._refuse(refusal)
+            return
+        result = self._accept(request)
+        self._upgrade(request, result, result.response)
+
+    async def _run_hooks(self, request: Request) -> None:
+        """The server handshake with ``process_request`` / ``process_response`` (reading paused)."""
+        options = cast(ServerOptions, self.options)
+        try:
+            refusal = await answer_upgrade_request(options.process_request, request)
+            result: ServerResult | None = None
+            response: Response | None = None
+            if refusal is None:
+                result = self._accept(request)
+                response = await run_process_response(options.process_response, request, result.response)
+                if response.status != 101:
+                    refusal = response
+        except Exception:  # pragma: no cover - the core's runners already turn hook errors into 500
+            logger.exception("raw backend: server handshake failed")
+            refusal = error_response(500, "the server failed to process the upgrade request")
+        self.hooks = None
+        transport = self.transport
+        if self.lost or transport is None:
+            return
+        if refusal is not None:
+            self._refuse(refusal)
+            return
+        assert result is not None and response is not None
+        transport.resume_reading()  # takes effect from the next loop iteration
+        self._upgrade(request, result, response)
+
+    def _accept(self, request: Request) -> ServerResult:
         options = self.options
-        result = accept_request(
+        return accept_request(
             request,
             protocols=options.protocols,
             compression=options.compression is not None,
             headers=options.headers,
         )
-        transport.write(result.response)
+
+    def _upgrade(self, request: Request, result: ServerResult, response: Response) -> None:
+        transport = self.transport
+        assert transport is not None
+        transport.write(upgrade_response_bytes(response))
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._start(make_engine(options, server_side=True, deflate=result.deflate), result.protocol, reader)
+        engine = make_engine(self.options, server_side=True, deflate=result.deflate)
+        self._start(engine, result.protocol, request, response)
 
-    def _start(self, engine: Connection, protocol: str | None, reader: HttpReader) -> None:
+    def _start(
+        self, engine: Connection, protocol: str | None, request: Request | None, response: Response
+    ) -> None:
+        reader = self.reader
+        assert reader is not None
         self.reader = None
         self.engine = engine
-        channel = AsyncioChannel(self, engine, protocol)
+        channel = AsyncioChannel(self, engine, protocol, request, response)
         self.channel = channel
         self.handshake_done.set_result(None)
         if self.on_open is not None:
@@ -225,20 +327,38 @@ class AsyncioChannel(EngineChannel):
     """A WebSocket channel run by the asyncio driver."""
 
     __slots__ = (
-        "_close_timer", "_cork", "_cork_scheduled", "_cork_size", "_drain_timer", "_drain_waiters",
-        "_failure_timer", "_loop", "_max_queue", "_options", "_ping_payload", "_ping_timer",
-        "_reading_paused", "_sent_noted", "_transport", "_waiter", "_wire", "_write_paused",
+        "_close_timer", "_cork", "_cork_scheduled", "_cork_size", "_drain_seen", "_drain_timer",
+        "_drain_waiters", "_draining", "_failure_timer", "_loop", "_options", "_ping_payload",
+        "_ping_timer", "_reading_paused", "_sent_noted", "_transport", "_waiter", "_wire",
+        "_write_paused",
     )
 
-    def __init__(self, wire: _WireProtocol, engine: Connection, protocol: str | None) -> None:
-        super().__init__(engine, protocol=protocol)
-        self._wire = wire
-        assert wire.transport is not None
-        self._transport = wire.transport
-        self._loop = wire.loop
+    def __init__(
+        self,
+        wire: _WireProtocol,
+        engine: Connection,
+        protocol: str | None,
+        request: Request | None,
+        response: Response,
+    ) -> None:
+        transport = wire.transport
+        assert transport is not None
         options = wire.options
+        super().__init__(
+            engine,
+            protocol=protocol,
+            max_queue=options.max_queue,
+            server_side=wire.server_side,
+            request=request,
+            response=response,
+            remote_address=transport.get_extra_info("peername"),
+            local_address=transport.get_extra_info("sockname"),
+            close_timeout=options.close_timeout,
+        )
+        self._wire = wire
+        self._transport = transport
+        self._loop = wire.loop
         self._options = options
-        self._max_queue = options.max_queue
         self._waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
         self._write_paused = False
@@ -249,6 +369,8 @@ class AsyncioChannel(EngineChannel):
         self._close_timer: asyncio.TimerHandle | None = None
         self._failure_timer: asyncio.TimerHandle | None = None
         self._drain_timer: asyncio.TimerHandle | None = None
+        self._draining = False
+        self._drain_seen = False
         self._ping_timer: asyncio.TimerHandle | None = None
         self._ping_payload: bytes | None = None
         self._sent_noted = False
@@ -266,7 +388,7 @@ class AsyncioChannel(EngineChannel):
             waiter = self._waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
-            if len(queue) >= self._max_queue and not self._reading_paused and not self._ended:
+            if len(queue) >= self._max_queue and not self._reading_paused and self._queue_blocks_reading():
                 self._reading_paused = True
                 self._transport.pause_reading()
         self._flush()
@@ -302,8 +424,12 @@ class AsyncioChannel(EngineChannel):
             self._note_close_sent(engine.close_sent)
         if engine.should_close_transport:
             self._end_stream()
-            if not transport.is_closing():
-                if self._wire.server_side and engine.close_received is None and not engine.eof_received:
+            if self._draining:
+                self._drain_seen = True  # bytes still arrive (each read ends in a flush)
+                if engine.eof_received:
+                    transport.close()
+            elif not transport.is_closing():
+                if engine.close_received is None and not engine.eof_received:
                     self._drain_then_close()
                 else:
                     transport.close()
@@ -312,21 +438,27 @@ class AsyncioChannel(EngineChannel):
             self._arm_close_timer()
 
     def _drain_then_close(self) -> None:
-        """A server that failed stops writing and drains what still arrives, then closes TCP.
+        """After failing, stop writing and drain what still arrives, then close TCP.
 
         Closing with unread data makes the kernel send a reset, which can destroy our close frame in
         the peer's buffers; so we half-close (FIN after the close frame), read and discard until the
-        peer's EOF or ``DRAIN_TIMEOUT`` (at most ``close_timeout``), then close.
+        peer's EOF or ``DRAIN_QUIET`` seconds without data, then close; the close timer bounds it.
         """
-        if self._drain_timer is not None:
-            return
+        self._draining = True
         transport = self._transport
         if transport.can_write_eof():
             transport.write_eof()
         self._reading_paused = False
         transport.resume_reading()
-        timeout = min(DRAIN_TIMEOUT, self._options.close_timeout or DRAIN_TIMEOUT)
-        self._drain_timer = self._loop.call_later(timeout, transport.close)
+        self._drain_timer = self._loop.call_later(DRAIN_QUIET, self._drain_check)
+
+    def _drain_check(self) -> None:
+        if self._drain_seen:
+            self._drain_seen = False
+            self._drain_timer = self._loop.call_later(DRAIN_QUIET, self._drain_check)
+        else:
+            self._drain_timer = None
+            self._transport.close()
 
     def _arm_close_timer(self) -> None:
         if self._close_timer is None and not self._wire.lost:
@@ -359,6 +491,8 @@ class AsyncioChannel(EngineChannel):
         if not queue:
             return None
         message = queue.popleft()
+        if self._closing:
+            self._consuming = True
         if self._reading_paused and len(queue) < self._max_queue:
             self._resume_reading()
         return message
@@ -371,6 +505,7 @@ class AsyncioChannel(EngineChannel):
             if self._ended:
                 if self._engine.failure_pending:
                     self._fail_pending()  # every message before the peer's error was read
+                await self._bookkeeping_final()
                 return None
             waiter = self._waiter = self._loop.create_future()
             try:
@@ -378,9 +513,14 @@ class AsyncioChannel(EngineChannel):
             finally:
                 self._waiter = None
         message = queue.popleft()
+        if self._closing:
+            self._consuming = True
         if self._reading_paused and len(queue) < self._max_queue:
             self._resume_reading()
         return message
+
+    def _closing_started(self) -> None:
+        self._consuming = self._waiter is not None  # a task waits on the stream: it reads on
 
     def _resume_reading(self) -> None:
         self._reading_paused = False
@@ -439,22 +579,16 @@ class AsyncioChannel(EngineChannel):
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def _close_connection(self, code: int | None, reason: str) -> None:
-        # After a local close the stream ends (queued messages are dropped) and reading resumes, so
-        # the peer's close frame gets through even when nobody read the stream.
-        self._queue.clear()
-        self._end_stream()
-        if self._reading_paused and not self._wire.lost:
-            self._reading_paused = False
-            self._transport.resume_reading()
+    def _start_close(self, code: int | None, reason: str) -> None:
+        if self._wire.lost:
+            return
         engine = self._engine
-        if not self._wire.lost and engine.close_sent is None and not engine.should_close_transport:
+        if engine.close_sent is None and not engine.should_close_transport:
             engine.send_close(code, reason)
-            self._flush()
-        timeout = self._options.close_timeout
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._done_event.wait()
+        self._closing_started()
+        if self._reading_paused and not self._queue_blocks_reading():
+            self._resume_reading()  # nobody reads: the peer's close frame must still be seen
+        self._flush()  # writes the close frame and arms the close timer
 
     def _abort_connection(self) -> None:
         self._transport.abort()
@@ -527,19 +661,20 @@ class AsyncioServer:
 
     def __init__(self, server: asyncio.Server) -> None:
         self._server = server
+        # Taken now: the sockets are gone once the server is closed, the addresses stay readable.
+        self._addresses: list[tuple[str, int]] = []
+        for sock in server.sockets:
+            name = sock.getsockname()
+            if isinstance(name, tuple):
+                self._addresses.append((str(name[0]), int(name[1])))
 
     @property
     def port(self) -> int:
-        return self.addresses[0][1] if self.addresses else 0
+        return self._addresses[0][1] if self._addresses else 0
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
-        result = []
-        for sock in self._server.sockets:
-            name = sock.getsockname()
-            if isinstance(name, tuple):
-                result.append((str(name[0]), int(name[1])))
-        return result
+        return list(self._addresses)
 
     async def serve_forever(self) -> None:
         await asyncio.Event().wait()
@@ -559,9 +694,10 @@ async def serve(
     async def run(channel: AsyncioChannel) -> None:
         channels.add(channel)
         try:
-            await run_handler(handler, channel)
+            await handler(channel)  # the front door wrapped it (run_handler)
         finally:
             channels.discard(channel)
+            channel.close(1000)  # no-op when the handler closed it
 
     def on_open(channel: AsyncioChannel) -> None:
         task = loop.create_task(run(channel))

@@ -1,19 +1,23 @@
-"""The opening handshake (RFC 6455 section 4) as sans-I/O code: build and check HTTP/1.1 upgrades.
+"""The opening handshake (RFC 6455 section 4) as sans-I/O code over the core's HTTP types.
 
-Client: :func:`build_request`, feed the answer to an :class:`HttpReader`, then :func:`check_response`.
-Server: feed the request to an :class:`HttpReader`, then :func:`accept_request` (which returns the 101
-response) or, when it raises, :func:`reject_response`. Every missing or wrong header raises its own
-typed error from :mod:`ws_channel_core.errors`; the head of a request or response is limited in size.
+Requests and responses are the core's :class:`~ws_channel_core.http.Request` and
+:class:`~ws_channel_core.http.Response`; this module parses them from bytes and writes them as bytes.
+
+Client: :func:`build_request`, send :func:`request_bytes`, feed the answer to an :class:`HttpReader`,
+then :func:`check_response`. Server: feed the request to an :class:`HttpReader`, let the core's
+``answer_upgrade_request`` judge it (426/400, or the ``process_request`` hook's answer), then
+:func:`accept_request` builds the 101 (:func:`upgrade_response_bytes` writes it) and
+:func:`reject_response` writes a refusal. The head of a request or response is limited in size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ws_channel_core.errors import InvalidHandshake, InvalidHeader, InvalidStatus, NegotiationError
 from ws_channel_core.handshake import check_accept, sign_key, validate_client_key
-from ws_channel_core.http import Response as CoreResponse
+from ws_channel_core.http import MAX_BODY_BYTES, Address, Headers, Request, Response
 
 from . import deflate
 from .deflate import DeflateParameters
@@ -21,95 +25,45 @@ from .deflate import DeflateParameters
 __all__ = [
     "MAX_HEAD_BYTES",
     "MAX_BODY_BYTES",
-    "Headers",
-    "Request",
-    "Response",
     "HttpReader",
     "ClientResult",
     "ServerResult",
     "build_request",
+    "request_bytes",
     "check_response",
     "accept_request",
+    "upgrade_response_bytes",
     "reject_response",
 ]
 
 #: Largest request or response head (start line and headers) accepted.
 MAX_HEAD_BYTES = 16384
-#: Largest body kept from a non-101 response (for :class:`InvalidStatus`).
-MAX_BODY_BYTES = 65536
 _MAX_HEADERS = 128
 _USER_AGENT = "ws-channel-raw"
 
 
-class Headers:
-    """HTTP headers in order, looked up without regard to case."""
-
-    __slots__ = ("items",)
-
-    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self.items: list[tuple[str, str]] = list(items)
-
-    def get_all(self, name: str) -> list[str]:
-        """Every value of ``name``, in order."""
-        lowered = name.lower()
-        return [value for key, value in self.items if key.lower() == lowered]
-
-    def get(self, name: str) -> str | None:
-        """The values of ``name`` joined with ", " (RFC 9110 5.3), or ``None`` when absent."""
-        values = self.get_all(name)
-        return ", ".join(values) if values else None
-
-    def tokens(self, name: str) -> list[str]:
-        """The comma-separated tokens of ``name``, lowercased."""
-        return [t.strip().lower() for v in self.get_all(name) for t in v.split(",") if t.strip()]
-
-    def as_dict(self) -> dict[str, str]:
-        """A plain dict (repeated headers joined), for error reports."""
-        result: dict[str, str] = {}
-        for key, value in self.items:
-            result[key] = f"{result[key]}, {value}" if key in result else value
-        return result
-
-
-@dataclass(frozen=True)
-class Request:
-    """A parsed HTTP request head."""
-
-    method: str
-    target: str
-    headers: Headers
-
-
-@dataclass(frozen=True)
-class Response:
-    """A parsed HTTP response; ``body`` only for non-101 answers."""
-
-    status: int
-    reason: str
-    headers: Headers
-    body: bytes = b""
-
-
 def _parse_head(head: bytes) -> tuple[list[str], Headers]:
-    try:
-        text = head.decode("iso-8859-1")
-    except UnicodeDecodeError as exc:  # pragma: no cover - latin-1 decodes anything
-        raise InvalidHandshake("undecodable HTTP head") from exc
+    text = head.decode("iso-8859-1")  # latin-1 decodes any byte
     lines = text.split("\r\n")
     start = lines[0].split(" ", 2)
     if len(lines) - 1 > _MAX_HEADERS:
         raise InvalidHandshake(f"more than {_MAX_HEADERS} HTTP headers")
-    items: list[tuple[str, str]] = []
+    headers = Headers()
     for line in lines[1:]:
         name, sep, value = line.partition(":")
         if not sep or not name or name != name.strip() or any(c in name for c in " \t"):
             raise InvalidHandshake(f"malformed HTTP header line {line!r}")
-        items.append((name, value.strip(" \t")))
-    return start, Headers(items)
+        try:
+            headers.add(name, value.strip(" \t"))
+        except ValueError as exc:  # a NUL byte in the value
+            raise InvalidHandshake(f"malformed HTTP header line {line!r}") from exc
+    return start, headers
 
 
 class HttpReader:
     """Accumulates bytes until a complete HTTP head (and, for a refusal, its body) arrived."""
+
+    __slots__ = ("buffer", "max_head_bytes", "eof")
 
     def __init__(self, max_head_bytes: int = MAX_HEAD_BYTES) -> None:
         self.buffer = bytearray()
@@ -136,7 +90,7 @@ class HttpReader:
             raise InvalidHandshake(f"HTTP head exceeds {self.max_head_bytes} bytes")
         return bytes(self.buffer[:end]), end + 4
 
-    def read_request(self) -> Request | None:
+    def read_request(self, remote_address: Address = None) -> Request | None:
         """Return the request once its head is complete (``None`` before); bytes after it stay buffered.
 
         Raises:
@@ -147,10 +101,10 @@ class HttpReader:
             return None
         head, end = found
         start, headers = _parse_head(head)
-        if len(start) != 3 or not start[2].startswith("HTTP/"):
+        if len(start) != 3 or not start[2].startswith("HTTP/") or not start[0] or not start[1]:
             raise InvalidHandshake(f"malformed HTTP request line {' '.join(start)!r}")
         del self.buffer[:end]
-        return Request(start[0], start[1], headers)
+        return Request(start[1], headers, remote_address, start[0])
 
     def read_response(self) -> Response | None:
         """Return the response once complete (``None`` before); bytes after a 101 stay buffered.
@@ -170,27 +124,31 @@ class HttpReader:
             raise InvalidHandshake(f"malformed HTTP status line {' '.join(start)!r}")
         status = int(start[1])
         reason = start[2] if len(start) > 2 else ""
+        body = b""
         if status == 101:
             del self.buffer[:end]
-            return Response(status, reason, headers)
-        length_header = headers.get("Content-Length")
-        available = len(self.buffer) - end
-        if length_header is not None and length_header.isdigit():
-            wanted = min(int(length_header), MAX_BODY_BYTES)
-            if available < wanted and not self.eof:
-                return None
-        elif not self.eof and available < MAX_BODY_BYTES:
-            return None
         else:
-            wanted = MAX_BODY_BYTES
-        body = bytes(self.buffer[end : end + wanted])
-        del self.buffer[:]
-        return Response(status, reason, headers, body)
+            length_header = headers.get("Content-Length")
+            available = len(self.buffer) - end
+            if length_header is not None and length_header.strip().isdigit():
+                wanted = min(int(length_header), MAX_BODY_BYTES)
+                if available < wanted and not self.eof:
+                    return None
+            elif not self.eof and available < MAX_BODY_BYTES:
+                return None
+            else:
+                wanted = MAX_BODY_BYTES
+            body = bytes(self.buffer[end : end + wanted])
+            del self.buffer[:]
+        try:
+            return Response(status, headers, body, reason)
+        except ValueError as exc:  # a status outside 100-599, a NUL in the reason
+            raise InvalidHandshake(f"malformed HTTP status line {' '.join(start)!r}") from exc
 
 
-def _head_bytes(start_line: str, headers: Sequence[tuple[str, str]]) -> bytes:
+def _head_bytes(start_line: str, headers: Headers | Sequence[tuple[str, str]]) -> bytes:
     lines = [start_line, *(f"{name}: {value}" for name, value in headers), "", ""]
-    return "\r\n".join(lines).encode("iso-8859-1")
+    return "\r\n".join(lines).encode("iso-8859-1", errors="replace")
 
 
 def build_request(
@@ -201,8 +159,8 @@ def build_request(
     protocols: Sequence[str] = (),
     compression: bool = True,
     headers: Sequence[tuple[str, str]] = (),
-) -> bytes:
-    """Return the client's upgrade request (RFC 6455 4.1)."""
+) -> Request:
+    """Return the client's upgrade request (RFC 6455 4.1); :func:`request_bytes` writes it."""
     names = {name.lower() for name, _ in headers}
     items: list[tuple[str, str]] = [("Host", host_header)] if "host" not in names else []
     items += [
@@ -218,7 +176,12 @@ def build_request(
     if "user-agent" not in names:
         items.append(("User-Agent", _USER_AGENT))
     items += headers
-    return _head_bytes(f"GET {resource} HTTP/1.1", items)
+    return Request(resource, Headers(items))
+
+
+def request_bytes(request: Request) -> bytes:
+    """The request head as sent on the wire."""
+    return _head_bytes(f"{request.method} {request.raw_path} HTTP/1.1", request.headers)
 
 
 @dataclass(frozen=True)
@@ -227,7 +190,6 @@ class ClientResult:
 
     protocol: str | None
     deflate: DeflateParameters | None
-    headers: Headers = field(default_factory=Headers)
 
 
 def _check_upgrade_headers(headers: Headers) -> None:
@@ -243,15 +205,13 @@ def check_response(
     """Check the server's answer to :func:`build_request`.
 
     Raises:
-        InvalidStatus: the status is not 101 (with the headers and body).
+        InvalidStatus: the status is not 101 (with the whole response).
         InvalidHeader: Upgrade, Connection or Sec-WebSocket-Accept is missing or wrong.
         NegotiationError: a subprotocol or extension that was not offered.
     """
     headers = response.headers
     if response.status != 101:
-        raise InvalidStatus(
-            CoreResponse(response.status, headers.items, response.body, response.reason)
-        )
+        raise InvalidStatus(response)
     _check_upgrade_headers(headers)
     check_accept(key, headers.get("Sec-WebSocket-Accept"))
     chosen = headers.get_all("Sec-WebSocket-Protocol")
@@ -268,17 +228,16 @@ def check_response(
         if not compression:
             raise NegotiationError(f"server accepted extensions that were not offered: {extension_values}")
         params = deflate.accept_response(extension_values)
-    return ClientResult(protocol, params, headers)
+    return ClientResult(protocol, params)
 
 
 @dataclass(frozen=True)
 class ServerResult:
-    """What the server agreed to, and the 101 response to send."""
+    """What the server agreed to, and the 101 response to send (``process_response`` may change it)."""
 
     protocol: str | None
     deflate: DeflateParameters | None
-    response: bytes
-    request: Request
+    response: Response
 
 
 def accept_request(
@@ -288,37 +247,18 @@ def accept_request(
     compression: bool = True,
     headers: Sequence[tuple[str, str]] = (),
 ) -> ServerResult:
-    """Check a client's upgrade request (RFC 6455 4.2.1) and build the 101 response.
+    """Build the 101 for a request the core's ``check_upgrade_request`` accepted.
 
     The subprotocol is the first one, in the client's order of preference, that ``protocols`` lists.
 
     Raises:
-        InvalidHandshake: not a GET over HTTP/1.1.
-        InvalidHeader: Host, Upgrade, Connection, Sec-WebSocket-Key or Sec-WebSocket-Version is
-            missing or wrong (``reject_response`` picks the matching HTTP status).
+        InvalidHeader: ``Sec-WebSocket-Key`` is missing or malformed (a request that was not checked).
     """
-    if request.method != "GET":
-        raise InvalidHandshake(f"upgrade request method is {request.method}, not GET")
-    request_headers = request.headers
-    if request_headers.get("Host") is None:
-        raise InvalidHeader("Host")
-    _check_upgrade_headers(request_headers)
-    key = validate_client_key(request_headers.get("Sec-WebSocket-Key"))
-    version = request_headers.get("Sec-WebSocket-Version")
-    if version is None:
-        raise InvalidHeader("Sec-WebSocket-Version")
-    if version.strip() != "13":
-        raise InvalidHeader("Sec-WebSocket-Version", version, "only version 13 is supported")
-    offered = [
-        token.strip()
-        for value in request_headers.get_all("Sec-WebSocket-Protocol")
-        for token in value.split(",")
-        if token.strip()
-    ]
-    protocol = next((p for p in offered if p in protocols), None)
+    key = validate_client_key(request.headers.get("Sec-WebSocket-Key"))
+    protocol = next((p for p in request.subprotocols if p in protocols), None)
     params: DeflateParameters | None = None
     if compression:
-        params = deflate.accept_offer(request_headers.get_all("Sec-WebSocket-Extensions"))
+        params = deflate.accept_offer(request.headers.get_all("Sec-WebSocket-Extensions"))
     items: list[tuple[str, str]] = [
         ("Upgrade", "websocket"),
         ("Connection", "Upgrade"),
@@ -329,21 +269,20 @@ def accept_request(
     if params is not None:
         items.append(("Sec-WebSocket-Extensions", params.header_value()))
     items += headers
-    response = _head_bytes("HTTP/1.1 101 Switching Protocols", items)
-    return ServerResult(protocol, params, response, request)
+    return ServerResult(protocol, params, Response(101, items))
 
 
-def reject_response(error: InvalidHandshake) -> bytes:
-    """Return the HTTP error response for a refused upgrade (426 for a wrong version, else 400)."""
-    if isinstance(error, InvalidHeader) and error.name == "Sec-WebSocket-Version":
-        status, reason, extra = 426, "Upgrade Required", [("Sec-WebSocket-Version", "13")]
-    else:
-        status, reason, extra = 400, "Bad Request", []
-    body = f"Failed to open a WebSocket connection: {error}.\n".encode()
-    items = [
-        ("Content-Type", "text/plain; charset=utf-8"),
-        ("Content-Length", str(len(body))),
-        ("Connection", "close"),
-        *extra,
-    ]
-    return _head_bytes(f"HTTP/1.1 {status} {reason}", items) + body
+def upgrade_response_bytes(response: Response) -> bytes:
+    """The 101 as written: its status line and exactly its headers, in order."""
+    return _head_bytes(f"HTTP/1.1 {response.status} {response.reason}", response.headers)
+
+
+def reject_response(response: Response) -> bytes:
+    """A refusal as written: status line with its reason, every header in order (duplicates kept),
+    ``Content-Length`` of the body, ``Connection: close`` unless the response set it, then the body."""
+    headers = response.headers
+    items = [(name, value) for name, value in headers if name.lower() != "content-length"]
+    items.append(("Content-Length", str(len(response.body))))
+    if "Connection" not in headers:
+        items.append(("Connection", "close"))
+    return _head_bytes(f"HTTP/1.1 {response.status} {response.reason}", items) + response.body
