@@ -17,6 +17,11 @@ asks for the ``ws_backend`` fixture.
   and event loop parameters are not part of it). A backend's optional ``expected_failures`` mapping
   (case id -> reason) turns the listed cases into strict expected failures for that backend alone
   (in the interop matrix: for the client's or the server's backend).
+- ``ws_transport`` (``"tcp"`` or ``"memory"``) marks channel-level cases that run on a connected pair
+  of channels (``conformance.support.open_pair``): over loopback TCP through ``serve`` and
+  ``connect``, and in memory when the backend has an optional ``open_pair(client_options,
+  server_options)`` (an async context manager yielding a connected ``(client, server)``), so a
+  channel implementation can be checked without a network.
 - A backend that plays only some roles (its optional ``roles`` attribute, for example a server-only
   backend) skips, with the reason, the cases needing a role it lacks: a case needs the client role
   when it (or a function of its module it calls) calls ``connect``, the server role when it calls
@@ -38,6 +43,7 @@ __all__ = [
     "GROUP",
     "BACKEND_FIXTURE",
     "SERVER_BACKEND_FIXTURE",
+    "TRANSPORT_FIXTURE",
     "case_id_of",
     "group_of",
     "missing_backend",
@@ -47,6 +53,7 @@ __all__ = [
 
 BACKEND_FIXTURE = "ws_backend"
 SERVER_BACKEND_FIXTURE = "ws_server_backend"
+TRANSPORT_FIXTURE = "ws_transport"
 _LOOP_FIXTURE = "anyio_backend"
 _OPTION = "ws_backend_names"
 
@@ -222,6 +229,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             ]
             _parametrize(metafunc, (BACKEND_FIXTURE, SERVER_BACKEND_FIXTURE), values)
         return
+    if TRANSPORT_FIXTURE in metafunc.fixturenames:
+        _parametrize_pairs(metafunc, names)
+        return
     needed = roles_needed(metafunc.function)
     if is_async:
         combos = [(name, loop) for name in names for loop in _event_loops(name)]
@@ -233,6 +243,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     else:
         values = [_param((n,), (n,), "sync", n, [(n, role) for role in needed]) for n in names]
         _parametrize(metafunc, (BACKEND_FIXTURE,), values)
+
+
+def _transports(name: str) -> tuple[str, ...]:
+    """How a pair of ``name``'s channels can be made: over loopback TCP, and in memory when the
+    backend offers ``open_pair`` (a channel implementation checked without a network)."""
+    has_pair = callable(_backend_attribute(name, "open_pair", None))
+    return ("tcp", "memory") if has_pair else ("tcp",)
+
+
+def _parametrize_pairs(metafunc: pytest.Metafunc, names: Sequence[str]) -> None:
+    """Channel-level cases run on a connected pair: each backend x transport x event loop."""
+    values = [
+        _param(
+            (name, transport, loop),
+            (name,),
+            loop,
+            f"{name}-{transport}-{loop}",
+            [(name, "client"), (name, "server")] if transport == "tcp" else [],
+        )
+        for name in names
+        for transport in _transports(name)
+        for loop in _event_loops(name)
+    ]
+    _parametrize(metafunc, (BACKEND_FIXTURE, TRANSPORT_FIXTURE, _LOOP_FIXTURE), values)
 
 
 def group_of(item: pytest.Item) -> str:
@@ -249,6 +283,8 @@ def _backend_id(params: Mapping[str, Any]) -> str:
     if SERVER_BACKEND_FIXTURE in params:
         parts.append("to")
         parts.append(str(params[SERVER_BACKEND_FIXTURE]))
+    if TRANSPORT_FIXTURE in params:
+        parts.append(str(params[TRANSPORT_FIXTURE]))
     if _LOOP_FIXTURE in params:
         parts.append(str(params[_LOOP_FIXTURE]))
     return "-".join(parts)

@@ -14,7 +14,14 @@ from typing import Any
 import anyio
 from anyio.abc import SocketAttribute
 
-from ws_channel_core import Connect, WebSocketChannel, WebSocketServer
+from ws_channel_core import (
+    ClientOptions,
+    Connect,
+    ServerOptions,
+    WebSocketChannel,
+    WebSocketServer,
+    get_backend,
+)
 from ws_channel_core import connect as core_connect
 from ws_channel_core import serve as core_serve
 from ws_channel_core.channel import Handler, Message
@@ -32,6 +39,7 @@ __all__ = [
     "drain",
     "Recorder",
     "closed_port",
+    "open_pair",
 ]
 
 #: Multiplies every timeout of the suite.
@@ -127,3 +135,39 @@ async def closed_port() -> AsyncIterator[int]:
     port = listener.extra(SocketAttribute.local_port)
     await listener.aclose()
     yield port
+
+
+@asynccontextmanager
+async def open_pair(
+    backend: str, transport: str, **options: Any
+) -> AsyncIterator[tuple[WebSocketChannel, WebSocketChannel]]:
+    """A connected ``(client, server)`` pair of ``backend``'s channels, both closed on exit.
+
+    ``transport`` is ``"tcp"`` (``serve`` and ``connect`` over loopback) or ``"memory"`` (the
+    backend's own ``open_pair``, no network). ``options`` apply to both ends.
+    """
+    if transport == "memory":
+        open_memory = get_backend(backend).open_pair  # type: ignore[attr-defined]
+        settings = {**_CLIENT_DEFAULTS, **options}
+        async with open_memory(ClientOptions(**settings), ServerOptions(**settings)) as pair:
+            yield pair
+        return
+    if transport != "tcp":
+        raise ValueError(f"unknown transport {transport!r}")
+    accepted, incoming = anyio.create_memory_object_stream[WebSocketChannel](1)
+
+    async def hand_over(channel: WebSocketChannel) -> None:
+        await accepted.send(channel)
+        await channel.sink.done  # the case drives the channel; returning would close it
+
+    async with serve(hand_over, backend, **options) as server:
+        client = await connect(f"ws://127.0.0.1:{server.port}/", backend, **options)
+        try:
+            with anyio.fail_after(CONNECT_TIMEOUT):
+                server_channel = await incoming.receive()
+            yield client, server_channel
+        finally:
+            with anyio.CancelScope(shield=True):
+                await client.sink.close(1000)  # bounded by close_timeout
+            accepted.close()
+            incoming.close()

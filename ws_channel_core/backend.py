@@ -18,6 +18,9 @@ by cases):
   pass it. Strict: a listed case that passes fails the run.
 - ``autobahn_expected_failures: Mapping[str, str]``: Autobahn case id (``"7.1.5"``) -> reason, per role
   as ``"client:7.1.5"`` / ``"server:7.1.5"`` or for both as ``"7.1.5"``.
+- ``open_pair(client_options, server_options)``: an async context manager yielding a connected
+  ``(client, server)`` pair of channels without a network; the conformance suite then runs its
+  channel-level cases on it as well as over TCP.
 """
 
 from __future__ import annotations
@@ -63,7 +66,11 @@ class Backend(Protocol):
     ) -> AbstractAsyncContextManager[WebSocketServer]:
         """Listen on ``host:port`` and run ``handler(channel)`` for each accepted connection.
 
-        Leaving the context stops accepting and closes open connections with 1001.
+        Leaving the context stops accepting and closes open connections with 1001. Every upgrade
+        request goes through :func:`ws_channel_core.hooks.answer_upgrade_request` (the user's
+        ``options.process_request``, then the shared 426/400 checks) before the upgrade, and the 101
+        through :func:`ws_channel_core.hooks.run_process_response`; a refusal is sent as is.
+        Channels carry ``request``, ``response`` and the addresses.
 
         Raises:
             ValueError: an option this backend cannot honour was asked for.

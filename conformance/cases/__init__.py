@@ -16,6 +16,7 @@ GROUPS: tuple[str, ...] = (
     "no_upgrade",
     "protocols",
     "channel",
+    "pair",
     "payload_transfer",
     "close_local",
     "lifecycle",
