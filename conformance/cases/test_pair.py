@@ -98,8 +98,9 @@ async def test_close_is_idempotent_and_done_may_be_awaited_many_times(
 
 
 async def test_the_stream_has_one_consumer(ws_backend: str, ws_transport: str) -> None:
+    pair = open_pair(ws_backend, ws_transport)
     with fail_after():
-        async with open_pair(ws_backend, ws_transport) as (client, server), anyio.create_task_group() as tasks:
+        async with pair as (client, server), anyio.create_task_group() as tasks:
             tasks.start_soon(collect, client, 1)
             await anyio.wait_all_tasks_blocked()
             with pytest.raises(RuntimeError):
