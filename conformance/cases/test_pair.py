@@ -97,7 +97,7 @@ async def test_close_is_idempotent_and_done_may_be_awaited_many_times(
             assert server.close_code == 1000
 
 
-async def test_the_stream_has_one_consumer(ws_backend: str, ws_transport: str) -> None:
+async def test_a_pairs_stream_has_one_consumer(ws_backend: str, ws_transport: str) -> None:
     pair = open_pair(ws_backend, ws_transport)
     with fail_after():
         async with pair as (client, server), anyio.create_task_group() as tasks:
