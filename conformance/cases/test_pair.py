@@ -108,7 +108,7 @@ async def test_a_pairs_stream_has_one_consumer(ws_backend: str, ws_transport: st
             await server.sink.add("for the first reader")
 
 
-async def test_a_message_over_max_size_closes_with_1009(ws_backend: str, ws_transport: str) -> None:
+async def test_a_message_over_max_size_closes_the_pair_with_1009(ws_backend: str, ws_transport: str) -> None:
     with fail_after():
         async with open_pair(ws_backend, ws_transport, max_size=1000, compression=None) as (client, server):
             await server.sink.add(b"x" * 1000)
