@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from websockets import exceptions as ws_exc
-from websockets.datastructures import Headers
 
 from ws_channel_core.errors import (
     HandshakeTimeout,
@@ -21,42 +20,26 @@ from ws_channel_core.errors import (
     NegotiationError,
     PayloadTooBig,
     ProtocolError,
+    ServerUnreachable,
     WebSocketChannelError,
 )
-from ws_channel_core.http import MAX_BODY_BYTES, Response
 
-__all__ = ["map_handshake_errors", "translate_handshake_error", "close_cause", "flatten_headers"]
+from ._http import core_response
 
-
-def flatten_headers(headers: Headers) -> dict[str, str]:
-    """Return HTTP headers as a plain dict, joining repeated names with ``", "`` (RFC 9110 5.3)."""
-    flat: dict[str, str] = {}
-    for name, value in headers.raw_items():
-        known = next((key for key in flat if key.lower() == name.lower()), None)
-        if known is None:
-            flat[name] = value
-        else:
-            flat[known] = f"{flat[known]}, {value}"
-    return flat
+__all__ = ["map_handshake_errors", "translate_handshake_error", "close_cause"]
 
 
 def translate_handshake_error(exc: Exception, url: str) -> Exception:
     """Return the ws-channel exception for an error raised while opening a connection to ``url``.
 
-    Order matters: ``TimeoutError`` is a subclass of ``OSError`` on Python 3.11.
+    Order matters: ``TimeoutError`` is a subclass of ``OSError`` on Python 3.11. Failing to reach
+    the server (DNS, refused, TLS, no answer in time) is :class:`ServerUnreachable`; on trio a TLS
+    failure arrives as ``trio.BrokenResourceError``.
     """
     if isinstance(exc, WebSocketChannelError):
         return exc
     if isinstance(exc, ws_exc.InvalidStatus):
-        response = exc.response
-        return InvalidStatus(
-            Response(
-                response.status_code,
-                list(response.headers.raw_items()),
-                bytes(response.body or b"")[:MAX_BODY_BYTES],
-                response.reason_phrase,
-            )
-        )
+        return InvalidStatus(core_response(exc.response))
     if isinstance(exc, ws_exc.InvalidHeader):
         return InvalidHeader(exc.name, exc.value, str(exc))
     if isinstance(exc, ws_exc.NegotiationError):
@@ -69,8 +52,8 @@ def translate_handshake_error(exc: Exception, url: str) -> Exception:
         return ValueError(f"invalid proxy: {exc}")
     if isinstance(exc, TimeoutError):
         return HandshakeTimeout(f"could not connect to {url} in time: {exc}")
-    if isinstance(exc, OSError):
-        return InvalidHandshake(f"could not connect to {url}: {exc}")
+    if isinstance(exc, OSError) or type(exc).__name__ == "BrokenResourceError":
+        return ServerUnreachable(f"could not connect to {url}: {exc}")
     if isinstance(exc, ws_exc.WebSocketException):
         return InvalidHandshake(f"opening handshake with {url} failed: {exc}")
     return exc

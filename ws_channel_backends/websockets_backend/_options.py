@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from websockets.datastructures import Headers
-from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from ws_channel_core.options import ClientOptions, Options, ServerOptions
+
+from ._http import server_hooks
 
 __all__ = ["CLIENT_EXTRA", "SERVER_EXTRA", "client_kwargs", "server_kwargs", "select_in_client_order"]
 
@@ -45,8 +45,8 @@ def _check_extra(extra: dict[str, object], allowed: frozenset[str], role: str) -
             raise TypeError(f"extra[{key!r}] must be a str or None")
 
 
-def _common_kwargs(options: Options) -> dict[str, Any]:
-    return {
+def _common_kwargs(options: Options, trio: bool) -> dict[str, Any]:
+    kwargs = {
         "compression": options.compression,
         "open_timeout": options.connect_timeout,
         "ping_interval": options.ping_interval,
@@ -54,12 +54,14 @@ def _common_kwargs(options: Options) -> dict[str, Any]:
         "close_timeout": options.close_timeout,
         "max_size": options.max_size,
         "max_queue": options.max_queue,
-        "write_limit": options.write_limit,
     }
+    if not trio:  # websockets.trio has no write buffer: send_all() returns once the kernel took it
+        kwargs["write_limit"] = options.write_limit
+    return kwargs
 
 
-def client_kwargs(options: ClientOptions) -> dict[str, Any]:
-    """Keyword arguments for ``websockets.asyncio.client.connect``.
+def client_kwargs(options: ClientOptions, *, trio: bool = False) -> dict[str, Any]:
+    """Keyword arguments for ``websockets.asyncio.client.connect`` (or ``websockets.trio``'s).
 
     Raises:
         ValueError: ``extra`` has a key this backend does not know.
@@ -67,7 +69,7 @@ def client_kwargs(options: ClientOptions) -> dict[str, Any]:
     """
     extra = dict(options.extra)
     _check_extra(extra, CLIENT_EXTRA, "client")
-    kwargs = _common_kwargs(options)
+    kwargs = _common_kwargs(options, trio)
     kwargs["proxy"] = extra.pop("proxy", None)
     kwargs.update(extra)
     if options.protocols:
@@ -92,20 +94,11 @@ def select_in_client_order(supported: Sequence[str]) -> Any:
     return select
 
 
-def _add_headers(headers: tuple[tuple[str, str], ...]) -> Any:
-    """Return a ``process_response`` callback that sets extra headers on the 101 response."""
+def server_kwargs(options: ServerOptions, *, trio: bool = False) -> dict[str, Any]:
+    """Keyword arguments for ``websockets.asyncio.server.serve`` or ``websockets.trio``'s (no host/port).
 
-    def process_response(_connection: object, _request: Request, response: Response) -> None:
-        for name in {name for name, _ in headers}:
-            if name in response.headers:
-                del response.headers[name]  # ours replace the library's (Server, for example)
-        response.headers.update(Headers(list(headers)))
-
-    return process_response
-
-
-def server_kwargs(options: ServerOptions) -> dict[str, Any]:
-    """Keyword arguments for ``websockets.asyncio.server.serve`` (host and port excluded).
+    ``process_request`` / ``process_response`` always run ws-channel's hooks (see ``_http``): the
+    shared 426/400 answers, the user's hooks, and ``headers`` on the 101.
 
     Raises:
         ValueError: ``extra`` has a key this backend does not know.
@@ -113,15 +106,14 @@ def server_kwargs(options: ServerOptions) -> dict[str, Any]:
     """
     extra = dict(options.extra)
     _check_extra(extra, SERVER_EXTRA, "server")
-    kwargs = _common_kwargs(options)
+    kwargs = _common_kwargs(options, trio)
     kwargs.update(extra)
     if options.protocols:
         kwargs["subprotocols"] = [Subprotocol(protocol) for protocol in options.protocols]
         # Without subprotocols, websockets' default already goes on without one: no callback, which
         # saves a bound method per connection.
         kwargs["select_subprotocol"] = select_in_client_order(options.protocols)
-    if options.headers:
-        kwargs["process_response"] = _add_headers(options.headers)
+    kwargs["process_request"], kwargs["process_response"] = server_hooks(options)
     if options.ssl is not None:
         kwargs["ssl"] = options.ssl
     return kwargs

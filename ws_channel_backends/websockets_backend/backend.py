@@ -1,4 +1,8 @@
-"""``WebsocketsBackend``: ``connect()`` and ``serve()`` over websockets' asyncio implementation."""
+"""``WebsocketsBackend``: ``connect()`` and ``serve()`` over websockets' asyncio or trio implementation.
+
+The running event loop picks the implementation: ``websockets.asyncio`` on asyncio (uvloop too),
+``websockets.trio`` on trio (imported only then). Any other loop raises :class:`UnsupportedEventLoop`.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from websockets.version import version as websockets_version
 
 from ws_channel_core.channel import Handler, WebSocketServer
 from ws_channel_core.options import ClientOptions, ServerOptions
+from ws_channel_core.registry import available_backends, get_backend
 from ws_channel_core.uri import WebSocketURI
 
 from ._errors import map_handshake_errors
@@ -21,7 +26,44 @@ from ._fixes import FixedClientConnection, FixedServerConnection
 from ._options import client_kwargs, server_kwargs
 from .channel import WebsocketsChannel
 
-__all__ = ["WebsocketsBackend", "WebsocketsServer"]
+__all__ = ["WebsocketsBackend", "WebsocketsServer", "UnsupportedEventLoop", "EVENT_LOOPS"]
+
+#: The event loops (anyio backend names) this backend runs on.
+EVENT_LOOPS: tuple[str, ...] = ("asyncio", "trio")
+
+
+class UnsupportedEventLoop(LookupError):
+    """The running event loop is one this backend cannot run on; the message names those that can."""
+
+
+def _running_loop(role: str) -> str:
+    """The running async library, checked against :data:`EVENT_LOOPS`.
+
+    Raises:
+        UnsupportedEventLoop: the running loop is not supported; names the backends that support it.
+    """
+    try:
+        import sniffio  # trio requires it; without it the loop can only be asyncio
+    except ImportError:  # pragma: no cover - depends on the environment
+        return "asyncio"
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        library = "none"
+    if library in EVENT_LOOPS:
+        return library
+    able = []
+    for name in available_backends(role=role):
+        try:
+            loops = getattr(get_backend(name), "event_loops", ("asyncio",))
+        except LookupError:
+            continue
+        if library in loops:
+            able.append(name)
+    raise UnsupportedEventLoop(
+        f"the websockets backend runs on {', '.join(EVENT_LOOPS)}, not on {library}; "
+        f"backends that can act as a {role} on {library}: {', '.join(able) or 'none'}"
+    )
 
 #: How long leaving ``serve()`` waits for handlers after closing their connections, when the server
 #: has no ``close_timeout``; handlers still running then are cancelled.
@@ -33,6 +75,10 @@ class WebsocketsServer:
 
     def __init__(self, server: Server) -> None:
         self._server = server
+        # Read once: the listening sockets are gone after the server closed; the port stays known.
+        self._addresses = [
+            (str(name[0]), int(name[1])) for name in (sock.getsockname() for sock in server.sockets)
+        ]
 
     @property
     def server(self) -> Server:
@@ -41,13 +87,11 @@ class WebsocketsServer:
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
-        return [
-            (str(name[0]), int(name[1])) for name in (sock.getsockname() for sock in self._server.sockets)
-        ]
+        return list(self._addresses)
 
     @property
     def port(self) -> int:
-        return self.addresses[0][1]
+        return self._addresses[0][1]
 
     async def serve_forever(self) -> None:
         """Serve until cancelled (or until the server is closed)."""
@@ -55,11 +99,11 @@ class WebsocketsServer:
 
 
 class WebsocketsBackend:
-    """The ws-channel backend over websockets (asyncio only)."""
+    """The ws-channel backend over websockets (asyncio and trio)."""
 
     name = "websockets"
     version: str = websockets_version
-    event_loops: tuple[str, ...] = ("asyncio",)
+    event_loops: tuple[str, ...] = EVENT_LOOPS
     #: Conformance cases the library underneath cannot pass: none.
     expected_failures: Mapping[str, str] = {}
     #: Autobahn cases websockets fails (7.1.5, 9.3.x, 9.4.x) are fixed in the adapter (see _fixes).
@@ -69,9 +113,15 @@ class WebsocketsBackend:
         """Open a client connection; see :meth:`ws_channel_core.backend.Backend.connect`.
 
         Raises:
-            InvalidHandshake: or a subclass, with websockets' (or the OS's) exception as cause.
+            InvalidHandshake: or a subclass, with websockets' (or the OS's) exception as cause;
+                ``ServerUnreachable`` when the server could not be reached.
             ValueError: ``options.extra`` has a key this backend does not know.
+            UnsupportedEventLoop: the running event loop is neither asyncio nor trio.
         """
+        if _running_loop("client") == "trio":
+            from . import _trio
+
+            return await _trio.connect(uri, options)  # type: ignore[return-value]
         kwargs = client_kwargs(options)
         with map_handshake_errors(uri.url):
             connection = await ws_connect(uri.url, create_connection=FixedClientConnection, **kwargs)
@@ -88,16 +138,28 @@ class WebsocketsBackend:
 
         Raises:
             ValueError: ``options.extra`` has a key this backend does not know.
+            UnsupportedEventLoop: (when entered) the running event loop is neither asyncio nor trio.
         """
-        kwargs = server_kwargs(options)
+        kwargs = server_kwargs(options)  # checks the options at the call
         grace = options.close_timeout if options.close_timeout is not None else DEFAULT_SHUTDOWN_GRACE
-        return _serving(handler, host, port, kwargs, grace)
+        return _serving(handler, host, port, options, kwargs, grace)
 
 
 @asynccontextmanager
 async def _serving(
-    handler: Handler, host: str, port: int, kwargs: dict[str, object], grace: float
+    handler: Handler,
+    host: str,
+    port: int,
+    options: ServerOptions,
+    kwargs: dict[str, object],
+    grace: float,
 ) -> AsyncIterator[WebSocketServer]:
+    if _running_loop("server") == "trio":
+        from . import _trio
+
+        async with _trio.serving(handler, host, port, options, grace) as trio_server:
+            yield trio_server
+        return
     handler_tasks: set[asyncio.Task[object]] = set()
 
     async def handle(connection: ServerConnection) -> None:
