@@ -54,7 +54,7 @@ from ws_channel_core.errors import (
 from ws_channel_core.http import Request, Response
 from ws_channel_core.status import is_valid_on_wire
 
-from . import _native
+from . import _http, _native
 from ._native import NativeWebSocket
 
 __all__ = ["AiohttpChannel"]
@@ -166,6 +166,24 @@ class AiohttpChannel(ChannelBase):
             self._start_pump()
         else:
             self._on_input(0)  # a wrapped socket may hold messages already
+
+    # A server channel makes its request and 101 from aiohttp's objects on first use (the handshake's
+    # own copies are not kept): idle connections stay within a few percent of plain aiohttp.
+
+    @property
+    def request(self) -> Request | None:
+        request = self._request
+        if request is None and self.native_request is not None:
+            with suppress(ValueError):  # the handshake refused such a request: cannot happen here
+                request = self._request = _http.core_request(self.native_request, self.remote_address)
+        return request
+
+    @property
+    def response(self) -> Response | None:
+        response = self._response
+        if response is None and isinstance(self._ws, web.WebSocketResponse):
+            response = self._response = _http.sent_response(self._ws)
+        return response
 
     @property
     def native(self) -> NativeWebSocket:

@@ -6,7 +6,7 @@ machinery, which saves about 0.4 KiB per connection.
 Every request is first turned into the core ``Request`` and answered by the core's
 ``answer_upgrade_request`` (the user's ``process_request``, then the 426/400 checks every backend
 shares) before aiohttp sees it; the 101 aiohttp negotiates goes through ``process_response`` and is
-sent exactly as the hook left it (:mod:`._responses`).
+sent exactly as the hook left it (:mod:`._http`).
 
 Each upgrade becomes an :class:`AiohttpChannel` handed to the handler. Leaving ``serve()`` stops the
 listening sockets, closes open connections with 1001, then lets aiohttp shut down, which cancels
@@ -26,12 +26,12 @@ from ws_channel_core import logs
 from ws_channel_core.channel import Handler
 from ws_channel_core.handshake import error_response
 from ws_channel_core.hooks import answer_upgrade_request, run_process_response
-from ws_channel_core.http import Headers, Request, Response
+from ws_channel_core.http import Response
 from ws_channel_core.options import ServerOptions
 
 from . import _native
+from ._http import UpgradeResponse, core_request, refusal
 from ._loops import check_event_loop
-from ._responses import UpgradeResponse, refusal
 from .channel import AiohttpChannel
 from .options import aiohttp_max_size, check_server_extras
 
@@ -81,41 +81,10 @@ class _Connections:
         self.channels: set[AiohttpChannel] = set()
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        ws = await self._upgrade(request)
+        if not isinstance(ws, UpgradeResponse):
+            return ws  # the upgrade was refused
         options = self.options
-        transport = request.transport
-        remote = transport.get_extra_info("peername") if transport is not None else None
-        try:
-            core_request = Request(
-                request.raw_path, Headers(request.headers.items()), remote, request.method
-            )
-        except ValueError:  # a header aiohttp's parser let through that no backend accepts
-            return refusal(error_response(400, "invalid header"))
-        # Before aiohttp judges the request: the user's hook, then the checks every backend shares.
-        refused = await answer_upgrade_request(options.process_request, core_request)
-        if refused is not None:
-            return refusal(refused)
-        ws = UpgradeResponse(
-            timeout=options.close_timeout or _DEFAULT_SHUTDOWN_TIMEOUT,
-            autoclose=False,
-            autoping=False,
-            heartbeat=None,
-            protocols=options.protocols,
-            compress=options.compression == "deflate",
-            max_msg_size=aiohttp_max_size(options.max_size),
-            writer_limit=options.write_limit,
-        )
-        try:
-            headers = ws.negotiate(request)
-        except web.HTTPException as exc:  # pragma: no cover - check_upgrade_request refuses first
-            return refusal(error_response(exc.status, exc.text or exc.reason))
-        response = await run_process_response(
-            options.process_response, core_request, Response(101, [*headers, *options.headers])
-        )
-        if response.status != 101:
-            return refusal(response)
-        ws.send_as(response)
-        await ws.prepare(request)
-        _native.set_write_limit(ws, options.write_limit)
         channel = AiohttpChannel(
             ws,
             close_timeout=options.close_timeout,
@@ -123,9 +92,7 @@ class _Connections:
             max_size=options.max_size,
             ping_interval=options.ping_interval,
             ping_timeout=options.ping_timeout,
-            request=core_request,
-            response=response,
-            native_request=request,
+            native_request=request,  # the channel's request and 101 are made from it when asked for
         )
         self.channels.add(channel)
         try:
@@ -144,6 +111,47 @@ class _Connections:
                 channel._abort_connection()
                 with anyio.CancelScope(shield=True), anyio.move_on_after(1.0):
                     await channel.done
+        return ws
+
+    async def _upgrade(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Answer the request: a refusal, or the prepared :class:`UpgradeResponse` (101 sent).
+
+        A coroutine of its own so the handshake's objects are freed once it is done (an idle
+        connection keeps only what aiohttp keeps).
+        """
+        options = self.options
+        transport = request.transport
+        remote = transport.get_extra_info("peername") if transport is not None else None
+        try:
+            core = core_request(request, remote)
+        except ValueError:  # a header aiohttp's parser let through that no backend accepts
+            return refusal(error_response(400, "invalid header"))
+        # Before aiohttp judges the request: the user's hook, then the checks every backend shares.
+        refused = await answer_upgrade_request(options.process_request, core)
+        if refused is not None:
+            return refusal(refused)
+        ws = UpgradeResponse(
+            timeout=options.close_timeout or _DEFAULT_SHUTDOWN_TIMEOUT,
+            autoclose=False,
+            autoping=False,
+            heartbeat=None,
+            protocols=options.protocols,
+            compress=options.compression == "deflate",
+            max_msg_size=aiohttp_max_size(options.max_size),
+            writer_limit=options.write_limit,
+        )
+        try:
+            headers = ws.negotiate(request)
+        except web.HTTPException as exc:  # pragma: no cover - check_upgrade_request refuses first
+            return refusal(error_response(exc.status, exc.text or exc.reason))
+        response = await run_process_response(
+            options.process_response, core, Response(101, [*headers, *options.headers])
+        )
+        if response.status != 101:
+            return refusal(response)
+        ws.send_as(response)
+        await ws.prepare(request)
+        _native.set_write_limit(ws, options.write_limit)
         return ws
 
     async def close_all(self) -> None:

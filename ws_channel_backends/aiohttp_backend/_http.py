@@ -1,4 +1,4 @@
-"""The server's HTTP answers, sent exactly as the core's hooks left them.
+"""The HTTP side of the server: aiohttp's request as the core's, and answers sent exactly as hooks left them.
 
 aiohttp adds ``Date``, ``Server`` and ``Content-Type`` to every response and decides the 101's
 headers inside ``prepare()``. A server hook (``process_request`` / ``process_response``) must instead
@@ -13,11 +13,25 @@ from aiohttp import hdrs, web
 from aiohttp.http_websocket import WebSocketWriter
 from multidict import CIMultiDict
 
-from ws_channel_core.http import Response
+from ws_channel_core.http import Address, Headers, Request, Response
 
 from ._mask import MaskCheckedWebSocketResponse
 
-__all__ = ["RefusalResponse", "UpgradeResponse", "refusal"]
+__all__ = ["RefusalResponse", "UpgradeResponse", "core_request", "refusal", "sent_response"]
+
+
+def core_request(request: web.BaseRequest, remote_address: Address) -> Request:
+    """The core ``Request`` for aiohttp's: target as sent, headers in wire order (duplicates kept).
+
+    Raises:
+        ValueError: a header value no backend accepts (aiohttp's parser let it through).
+    """
+    return Request(request.raw_path, Headers(request.headers.items()), remote_address, request.method)
+
+
+def sent_response(ws: web.WebSocketResponse[bool]) -> Response:
+    """The 101 a prepared :class:`UpgradeResponse` sent: its status line and headers, exactly."""
+    return Response(ws.status, ws.headers.items(), b"", ws.reason)
 
 
 class RefusalResponse(web.Response):
