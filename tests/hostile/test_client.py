@@ -137,12 +137,7 @@ def accept_then_oversize(conn: socket.socket) -> None:
 
 @pytest.mark.parametrize(
     "backend",
-    backend_params(
-        {
-            "websockets": "the websockets client, after failing with 1009, stays open until the next "
-            "keepalive tick (20 s by default) instead of close_timeout when the server never answers",
-        }
-    ),
+    backend_params(),
 )
 async def test_a_client_that_failed_ends_within_close_timeout_when_the_server_never_answers(
     backend: str,

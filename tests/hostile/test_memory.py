@@ -67,12 +67,7 @@ def test_a_1_mb_message_in_one_byte_frames_costs_less_than_10_mib(fresh_server: 
 
 @pytest.mark.parametrize(
     "fresh_server",
-    backend_params(
-        {
-            "websockets": "websockets queues a pong per ping while the peer does not read "
-            "(about +12 MiB per 100,000 pings); the adapter must keep one pending pong",
-        }
-    ),
+    backend_params(),
     indirect=True,
 )
 def test_100_000_unanswered_pings_cost_less_than_5_mib(fresh_server: ServerProcess) -> None:

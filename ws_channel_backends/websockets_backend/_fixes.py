@@ -19,7 +19,8 @@ have set: their attributes have class-level defaults, which keeps the switch saf
 3. **A close frame in the middle of a fragmented message** (Autobahn 7.1.5; RFC 6455 5.4 allows
    control frames between fragments): the partial message ends and the close is answered normally.
 
-4. **At most one pending pong** (RFC 6455 5.5.3: answering only the latest ping is allowed): a ping
+4. **At most one pending pong** (RFC 6455 5.5.3: answering only the latest ping is allowed), and no
+   ping kept as an event (the connections ignore them): a ping
    answered while the previous pong has not been handed to the transport yet replaces it, so a ping
    flood in one read produces one pong. On asyncio, while the transport's write buffer is above
    ``write_limit`` the latest pong is held back and written once it drains
@@ -226,6 +227,11 @@ class _ProtocolFixes:
             writes = protocol.writes
             before = len(writes)
             super().recv_frame(frame)  # type: ignore[misc]
+            events = protocol.events
+            if events and events[-1] is frame:
+                # Nobody consumes ping events (the pong is already queued): without this, a read
+                # full of pings keeps tens of thousands of Frame objects until it is processed.
+                events.pop()
             if len(writes) == before + 1:
                 if self.hold_pongs:
                     self.held_pong = writes.pop()  # replaces the one held before, if any
