@@ -181,20 +181,16 @@ class _WireProtocol(asyncio.BufferedProtocol):
             self.channel._connection_lost()
 
     def pause_writing(self) -> None:
-        channel = self.channel
-        if channel is not None:
-            channel._write_paused = True
-            # Reading waits while the write buffer is above write_limit, whatever fills it (pongs,
-            # echoes): a peer that sends but never reads cannot grow our memory.
-            if self.transport is not None and not channel._draining:
-                self.transport.pause_reading()
+        if self.channel is not None:
+            self.channel._write_paused = True  # reading reacts in _feed (see _update_reading)
 
     def resume_writing(self) -> None:
         channel = self.channel
         if channel is not None:
             channel._resume_writing()
-            if not channel._reading_paused and not self.lost and self.transport is not None:
-                self.transport.resume_reading()
+            if not self.lost:
+                channel._flush()  # the pong held while the buffer was full
+                channel._update_reading()
 
     # -- the opening handshake -----------------------------------------------------------------
 
@@ -388,10 +384,10 @@ class AsyncioChannel(EngineChannel):
             waiter = self._waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
-            if len(queue) >= self._max_queue and not self._reading_paused and self._queue_blocks_reading():
-                self._reading_paused = True
-                self._transport.pause_reading()
-        self._flush()
+        if not self._write_paused or engine.close_expected():
+            self._flush()  # while the write buffer is full, the pong waits in the engine's slot
+        if (len(queue) >= self._max_queue or self._write_paused) and not self._reading_paused:
+            self._update_reading()
 
     def _defer_failure(self) -> None:
         """The peer broke the protocol: fail now, or once the messages before the error are read.
@@ -494,7 +490,7 @@ class AsyncioChannel(EngineChannel):
         if self._closing:
             self._consuming = True
         if self._reading_paused and len(queue) < self._max_queue:
-            self._resume_reading()
+            self._update_reading()
         return message
 
     async def _receive_message(self) -> Message | None:
@@ -516,16 +512,33 @@ class AsyncioChannel(EngineChannel):
         if self._closing:
             self._consuming = True
         if self._reading_paused and len(queue) < self._max_queue:
-            self._resume_reading()
+            self._update_reading()
         return message
 
     def _closing_started(self) -> None:
         self._consuming = self._waiter is not None  # a task waits on the stream: it reads on
 
-    def _resume_reading(self) -> None:
-        self._reading_paused = False
-        if not self._wire.lost and not self._write_paused:
-            self._transport.resume_reading()
+    def _update_reading(self) -> None:
+        """Pause or resume reading (``_reading_paused`` is the transport's state, whatever the cause).
+
+        Reading pauses while ``max_queue`` messages wait (except while closing with nobody reading,
+        see :class:`EngineChannel`), and while the write buffer is above ``write_limit`` with no
+        sender waiting for room: then only the peer fills it (pongs, a close answer), and a peer
+        that sends without reading cannot grow our memory. With a sender waiting, reading goes on
+        (holding the pong): two peers that both stopped reading while both send would wait forever.
+        Never while draining after a failure.
+        """
+        if self._wire.lost:
+            return
+        pause = not self._draining and (
+            self._queue_blocks_reading() or (self._write_paused and not self._drain_waiters)
+        )
+        if pause != self._reading_paused:
+            self._reading_paused = pause
+            if pause:
+                self._transport.pause_reading()
+            else:
+                self._transport.resume_reading()
 
     # -- outgoing ------------------------------------------------------------------------------
 
@@ -556,6 +569,8 @@ class AsyncioChannel(EngineChannel):
         if self._write_paused:
             waiter = self._loop.create_future()
             self._drain_waiters.append(waiter)
+            if self._reading_paused:
+                self._update_reading()  # a sender waits for room: reading must go on
             await waiter
 
     def _uncork(self) -> None:
@@ -586,8 +601,8 @@ class AsyncioChannel(EngineChannel):
         if engine.close_sent is None and not engine.should_close_transport:
             engine.send_close(code, reason)
         self._closing_started()
-        if self._reading_paused and not self._queue_blocks_reading():
-            self._resume_reading()  # nobody reads: the peer's close frame must still be seen
+        if self._reading_paused:
+            self._update_reading()  # nobody reads: the peer's close frame must still be seen
         self._flush()  # writes the close frame and arms the close timer
 
     def _abort_connection(self) -> None:
