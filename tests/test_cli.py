@@ -26,7 +26,7 @@ from ws_channel_core.cli import format_message
 
 TIMEOUT = 30.0
 CLI = [sys.executable, "-m", "ws_channel_core"]
-BACKENDS = available_backends()
+BACKENDS = available_backends(role="client")  # the connect tests need a client
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
