@@ -15,7 +15,7 @@ from typing import TextIO
 
 import anyio
 
-from ws_channel_core.registry import available_backends, get_backend
+from ws_channel_core.registry import available_backends, get_backend, roles_of
 
 from .cases import select_cases
 from .drivers import RunLimits, run_client_role, run_server_role
@@ -101,6 +101,9 @@ def run(
     verdicts: list[tuple[RunResult, Verdict]] = []
     for name in names:
         for role in roles:
+            if role not in roles_of(get_backend(name)):
+                print(f"autobahn: {name} cannot act as a {role}: skipped", file=stream, flush=True)
+                continue
             print(f"autobahn: running {name} {role} ...", file=stream, flush=True)
             result, workdir = run_one(wstest, name, role, selection, limits)
             verdict = judge(result, _expected(name, role))
