@@ -639,13 +639,18 @@ async def test_wrap_a_plain_aiohttp_server_handlers_websocket_response() -> None
                 await channel.sink.close(3000, "bye")
             assert (channel.close_code, channel.close_reason) == (3000, "bye")
     assert (seen[0].close_code, seen[0].close_reason) == (3000, "bye")
+    request, response = seen[0].request, seen[0].response
+    assert request is not None and request.path == "/" and "Sec-WebSocket-Key" in request.headers
+    assert response is not None and response.status == 101 and "Sec-WebSocket-Accept" in response.headers
 
 
 async def test_wrap_a_client_websocket_response() -> None:
     with anyio.fail_after(TIMEOUT):
         async with running(echo) as server, aiohttp.ClientSession() as session:
-            ws = await session.ws_connect(url(server))
+            ws = await session.ws_connect(url(server) + "w")
             channel = wrap(ws)
+            assert channel.request is not None and channel.request.path == "/w"
+            assert channel.response is not None and channel.response.status == 101
             await channel.sink.add("wrapped")
             assert await anext(channel.stream) == "wrapped"
             await channel.sink.close(3000, "bye")

@@ -9,7 +9,7 @@ aiohttp 3.14, like ``_native`` and ``_mask``.
 
 from __future__ import annotations
 
-from aiohttp import hdrs, web
+from aiohttp import ClientResponse, hdrs, web
 from aiohttp.http_websocket import WebSocketWriter
 from multidict import CIMultiDict
 
@@ -17,7 +17,15 @@ from ws_channel_core.http import Address, Headers, Request, Response
 
 from ._mask import MaskCheckedWebSocketResponse
 
-__all__ = ["RefusalResponse", "UpgradeResponse", "core_request", "refusal", "sent_response"]
+__all__ = [
+    "RefusalResponse",
+    "UpgradeResponse",
+    "client_request",
+    "client_response",
+    "core_request",
+    "refusal",
+    "sent_response",
+]
 
 
 def core_request(request: web.BaseRequest, remote_address: Address) -> Request:
@@ -30,8 +38,19 @@ def core_request(request: web.BaseRequest, remote_address: Address) -> Request:
 
 
 def sent_response(ws: web.WebSocketResponse[bool]) -> Response:
-    """The 101 a prepared :class:`UpgradeResponse` sent: its status line and headers, exactly."""
+    """The 101 a prepared ``WebSocketResponse`` sent: its status line and headers (exactly, for ours)."""
     return Response(ws.status, ws.headers.items(), b"", ws.reason)
+
+
+def client_request(response: ClientResponse) -> Request:
+    """The upgrade request a client sent, as aiohttp wrote it (target, every header)."""
+    sent = response.request_info
+    return Request(sent.url.raw_path_qs, Headers(sent.headers.items()), None, sent.method)
+
+
+def client_response(response: ClientResponse) -> Response:
+    """The 101 a client received: every header in order, duplicates (two ``Set-Cookie``) kept."""
+    return Response(response.status, response.headers.items(), b"", response.reason or "")
 
 
 class RefusalResponse(web.Response):

@@ -28,6 +28,7 @@ __all__ = [
     "mark_closed",
     "release",
     "client_response",
+    "server_request",
     "response_headers",
     "set_write_limit",
     "is_receiving",
@@ -120,6 +121,11 @@ def release(ws: NativeWebSocket) -> None:
 def client_response(ws: ClientWebSocketResponse[bool]) -> ClientResponse:
     """The server's 101 response on a client connection (status line, headers, the request sent)."""
     return ws._response
+
+
+def server_request(ws: web.WebSocketResponse[bool]) -> web.BaseRequest | None:
+    """The request a prepared server ``WebSocketResponse`` answered."""
+    return ws._req
 
 
 def response_headers(ws: ClientWebSocketResponse[bool]) -> CIMultiDictProxy[str]:

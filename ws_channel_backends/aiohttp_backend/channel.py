@@ -138,6 +138,8 @@ class AiohttpChannel(ChannelBase):
         #: aiohttp's own request on a server channel (``None`` on the client side): an escape hatch
         #: for what the core ``request`` does not carry (the transport, aiohttp's ``app``...).
         self.native_request = native_request
+        if native_request is None and isinstance(ws, web.WebSocketResponse):
+            self.native_request = _native.server_request(ws)  # a wrapped server socket
         self._loop = asyncio.get_running_loop()
         # Reading state (see the module docstring).
         self._max_queue = max_queue
@@ -167,22 +169,32 @@ class AiohttpChannel(ChannelBase):
         else:
             self._on_input(0)  # a wrapped socket may hold messages already
 
-    # A server channel makes its request and 101 from aiohttp's objects on first use (the handshake's
-    # own copies are not kept): idle connections stay within a few percent of plain aiohttp.
+    # The request and the 101 are made from aiohttp's objects on first use (the handshake's own
+    # copies are not kept): idle connections stay within a few percent of plain aiohttp.
 
     @property
     def request(self) -> Request | None:
         request = self._request
-        if request is None and self.native_request is not None:
-            with suppress(ValueError):  # the handshake refused such a request: cannot happen here
-                request = self._request = _http.core_request(self.native_request, self.remote_address)
+        if request is None:
+            ws = self._ws
+            if isinstance(ws, ClientWebSocketResponse):
+                request = _http.client_request(_native.client_response(ws))
+            elif self.native_request is not None:
+                with suppress(ValueError):  # a header no backend accepts: refused at the handshake
+                    request = _http.core_request(self.native_request, self.remote_address)
+            self._request = request
         return request
 
     @property
     def response(self) -> Response | None:
         response = self._response
-        if response is None and isinstance(self._ws, web.WebSocketResponse):
-            response = self._response = _http.sent_response(self._ws)
+        if response is None:
+            ws = self._ws
+            if isinstance(ws, ClientWebSocketResponse):
+                response = _http.client_response(_native.client_response(ws))
+            else:
+                response = _http.sent_response(ws)
+            self._response = response
         return response
 
     @property

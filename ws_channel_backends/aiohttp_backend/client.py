@@ -19,7 +19,7 @@ from aiohttp import (
 )
 
 from ws_channel_core.errors import NegotiationError
-from ws_channel_core.http import MAX_BODY_BYTES, Headers, Request, Response
+from ws_channel_core.http import MAX_BODY_BYTES, Response
 from ws_channel_core.options import ClientOptions
 from ws_channel_core.uri import WebSocketURI
 
@@ -123,8 +123,6 @@ async def connect(uri: WebSocketURI, options: ClientOptions) -> AiohttpChannel:
             _native.release(ws)
             raise
         _native.set_write_limit(ws, options.write_limit)
-        native = _native.client_response(ws)
-        sent = native.request_info
         return AiohttpChannel(
             ws,
             close_timeout=options.close_timeout,
@@ -133,8 +131,6 @@ async def connect(uri: WebSocketURI, options: ClientOptions) -> AiohttpChannel:
             ping_interval=options.ping_interval,
             ping_timeout=options.ping_timeout,
             session=session if owned else None,
-            request=Request(sent.url.raw_path_qs, Headers(sent.headers.items()), None, sent.method),
-            response=Response(101, native.headers.items(), b"", native.reason or ""),
         )
     except BaseException:
         if owned:
