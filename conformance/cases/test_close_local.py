@@ -14,15 +14,21 @@ from ws_channel_core import CloseFrame, ConnectionClosed
 pytestmark = pytest.mark.anyio
 
 
-async def test_no_message_is_delivered_after_a_local_close_while_the_peer_streams(ws_backend: str) -> None:
+async def test_what_the_peer_streamed_before_its_close_frame_comes_in_order_after_a_local_close(
+    ws_backend: str,
+) -> None:
+    # RFC 6455 5.5.1: after sending a close frame an endpoint still receives until the peer's close
+    # frame. Whatever was in flight is delivered in order, without gaps, then the stream ends.
     async with scripted_server(stream_messages(10_000)) as server:
         with fail_after():
             channel = await connect(server.url, ws_backend)
             first = await collect(channel, 1)
-            await channel.sink.close()
-            assert first == ["message 0"]
-            assert await collect(channel) == []
-            await channel.sink.done
+            closing = channel.sink.close(1000)
+            rest = await collect(channel)
+            await closing
+    assert first == ["message 0"]
+    assert rest == [f"message {index}" for index in range(1, len(rest) + 1)]
+    assert channel.close_code == 1000
 
 
 @pytest.mark.parametrize("code", [1004, 1005, 1006, 1015, 999, 2999, 5000, 0, 65535])

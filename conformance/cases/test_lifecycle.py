@@ -143,8 +143,9 @@ async def test_close_sends_the_close_frame_without_being_awaited(ws_backend: str
             assert await collect(channel) == []
             await channel.sink.done
     assert _state(channel) is State.CLOSED
-    assert channel.close_code == 4000
-    assert channel.close_reason == "not awaited"
+    assert channel.close_code == 4000  # the peer echoed the code (RFC 6455 5.5.1)
+    assert channel.close_sent is not None
+    assert (channel.close_sent.code, channel.close_sent.reason) == (4000, "not awaited")
     peer = server.connection.received_close_code()
     assert peer == (4000, "not awaited")
 
