@@ -193,7 +193,21 @@ def _param(
         (why for why in (_missing_role(name, role) for name, role in roles) if why), None
     )
     marks = [pytest.mark.skip(reason=reason)] if reason else []
+    if loop == "uvloop" and values and values[-1] == loop and not reason:
+        values = (*values[:-1], _uvloop_backend())
     return pytest.param(*values, marks=marks, id=ident)
+
+
+def _uvloop_backend() -> tuple[str, dict[str, Any]]:
+    """The anyio backend for the event loop named "uvloop": asyncio with uvloop's loop factory."""
+    import uvloop
+
+    return ("asyncio", {"loop_factory": uvloop.new_event_loop})
+
+
+def _loop_name(value: Any) -> str:
+    """The event loop's name in ids: "uvloop" for asyncio with uvloop's loop factory."""
+    return "uvloop" if isinstance(value, tuple) else str(value)
 
 
 def _parametrize(metafunc: pytest.Metafunc, argnames: tuple[str, ...], values: list[Any]) -> None:
@@ -286,7 +300,7 @@ def _backend_id(params: Mapping[str, Any]) -> str:
     if TRANSPORT_FIXTURE in params:
         parts.append(str(params[TRANSPORT_FIXTURE]))
     if _LOOP_FIXTURE in params:
-        parts.append(str(params[_LOOP_FIXTURE]))
+        parts.append(_loop_name(params[_LOOP_FIXTURE]))
     return "-".join(parts)
 
 

@@ -1,65 +1,26 @@
 """The raw backend's handshake hooks, closing and lifecycle on every event loop (asyncio, uvloop, trio).
 
-The conformance suite checks the shared behaviour on asyncio and trio; here its handshake and
-lifecycle cases run on uvloop too, plus what only the raw drivers promise: a failing server's close
-frame reaches a peer that is still sending, and memory stays bounded while closing.
+The conformance suite checks the shared behaviour (raw runs it on uvloop too); here is what only the
+raw drivers promise: both hook flavours on both drivers, a failing server's close frame reaches a
+peer that is still sending, and memory stays bounded while closing.
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 import struct
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import anyio
 import anyio.abc
 import pytest
 
 import ws_channel_core as wc
-from conformance.cases import test_handshake, test_lifecycle
 from ws_channel_backends.raw.handshake import HttpReader, build_request, request_bytes
 from ws_channel_core.handshake import generate_key
 from ws_channel_core.http import Request, Response
 
 pytestmark = pytest.mark.anyio
 TIMEOUT = 10
-
-
-def _single_backend_cases() -> list[Any]:
-    """The handshake and lifecycle cases that take only ``ws_backend`` (no extra parametrization)."""
-    cases = []
-    for module in (test_handshake, test_lifecycle):
-        for name, function in inspect.getmembers(module, inspect.iscoroutinefunction):
-            if not name.startswith("test_") or function.__module__ != module.__name__:
-                continue
-            if list(inspect.signature(function).parameters) == ["ws_backend"]:
-                bug = _CASE_BUGS.get(name)
-                marks = [pytest.mark.xfail(reason=bug, strict=False)] if bug else []
-                cases.append(pytest.param(function, id=name.removeprefix("test_"), marks=marks))
-    return cases
-
-
-#: Cases that expect what RFC 6455 7.1.6 rules out, reported to the suite's owner.
-_CASE_BUGS = {
-    "test_close_sends_the_close_frame_without_being_awaited": (
-        "the scripted peer echoes the code without the reason, so close_reason is '' (RFC 6455 7.1.6)"
-    ),
-}
-try:
-    import uvloop
-except ImportError:  # pragma: no cover - uvloop is not available everywhere (Windows)
-    _UVLOOP = [pytest.param("asyncio", id="uvloop", marks=pytest.mark.skip(reason="uvloop is not installed"))]
-else:
-    _UVLOOP = [pytest.param(("asyncio", {"loop_factory": uvloop.new_event_loop}), id="uvloop")]
-
-
-@pytest.mark.parametrize("anyio_backend", _UVLOOP)
-@pytest.mark.parametrize("case", _single_backend_cases())
-async def test_conformance_case_on_uvloop(case: Callable[[str], Awaitable[None]]) -> None:
-    """The suite runs these on asyncio and trio; the raw backend also runs them on uvloop."""
-    await case("raw")
 
 
 async def echo(channel: wc.WebSocketChannel) -> None:

@@ -23,7 +23,7 @@ class RawBackend:
 
     name = "raw"
     version = VERSION
-    event_loops: tuple[str, ...] = ("asyncio", "trio")
+    event_loops: tuple[str, ...] = ("asyncio", "uvloop", "trio")
     expected_failures: Mapping[str, str] = MappingProxyType({})
     autobahn_expected_failures: Mapping[str, str] = MappingProxyType({})
 
