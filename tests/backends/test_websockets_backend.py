@@ -8,6 +8,8 @@ import random
 import socket
 import ssl
 import subprocess
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,13 +20,24 @@ import anyio.abc
 import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.messages import Assembler
 from websockets.asyncio.server import ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import NegotiationError as WsNegotiationError
+from websockets.frames import BINARY, CONT, TEXT, Frame
 from websockets.http11 import Request, Response
+from websockets.protocol import OPEN
+from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from ws_channel_backends.websockets_backend import WebsocketsChannel, backend, wrap
+from ws_channel_backends.websockets_backend._fixes import (
+    FixedServerProtocol,
+    UncappedAssembler,
+    start_draining,
+)
+from ws_channel_backends.websockets_backend.backend import UnsupportedEventLoop
+from ws_channel_backends.websockets_backend.channel import ConnectionChannel
 from ws_channel_core import (
     ConnectionClosed,
     HandshakeTimeout,
@@ -34,12 +47,19 @@ from ws_channel_core import (
     NegotiationError,
     PayloadTooBig,
     ProtocolError,
+    ServerUnreachable,
     WebSocketChannel,
     WebSocketServer,
     connect,
     serve,
     status,
 )
+from ws_channel_core.channel import Message, State
+from ws_channel_core.handshake import sign_key, upgrade_required
+from ws_channel_core.http import Request as CoreRequest
+from ws_channel_core.http import Response as CoreResponse
+from ws_channel_core.options import ClientOptions, ServerOptions
+from ws_channel_core.uri import parse_uri
 
 pytestmark = pytest.mark.anyio
 
@@ -397,9 +417,10 @@ def test_wrap_refuses_other_objects() -> None:
 # -- error translation ---------------------------------------------------------------------------
 
 
-async def test_a_refused_connection_is_invalid_handshake_caused_by_oserror() -> None:
-    with anyio.fail_after(TIMEOUT), pytest.raises(InvalidHandshake) as info:
+async def test_a_refused_connection_is_server_unreachable_caused_by_oserror() -> None:
+    with anyio.fail_after(TIMEOUT), pytest.raises(ServerUnreachable) as info:
         await connect(f"ws://127.0.0.1:{free_port()}/", backend="websockets")
+    assert isinstance(info.value, InvalidHandshake)
     assert isinstance(info.value.__cause__, OSError)
 
 
@@ -633,3 +654,279 @@ async def test_an_idle_channel_runs_no_task_of_its_own_and_done_still_completes(
             await channel.sink.close(4001, "bye")  # nobody reads on either side
             await server_side[0].sink.done
     assert (server_side[0].close_code, server_side[0].close_reason) == (4001, "bye")
+
+
+# -- handshake in the open: exactly the response decided, on the wire ------------------------------------
+
+
+async def _raw_upgrade(port: int, head: bytes) -> bytes:
+    """Send ``head`` on a plain TCP connection; return everything the server sends until it closes."""
+    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+        await stream.send(head)
+        answer = b""
+        with anyio.move_on_after(TIMEOUT):
+            while True:
+                try:
+                    answer += await stream.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    break
+    return answer
+
+
+_UPGRADE = (
+    b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+async def test_a_refusal_is_sent_exactly_with_duplicate_headers_and_no_library_header() -> None:
+    def refuse(request: CoreRequest) -> CoreResponse:
+        return CoreResponse(
+            401, [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("WWW-Authenticate", "Bearer")], "no\n"
+        )
+
+    async with running(echo, process_request=refuse) as server:
+        answer = await _raw_upgrade(server.port, _UPGRADE)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n") == [
+        b"HTTP/1.1 401 Unauthorized",
+        b"Set-Cookie: a=1",
+        b"Set-Cookie: b=2",
+        b"WWW-Authenticate: Bearer",
+        b"Content-Length: 3",
+        b"Connection: close",
+    ]
+    assert body == b"no\n"
+
+
+async def test_a_plain_get_gets_the_shared_426_not_websockets_own_answer() -> None:
+    async with running(echo) as server:
+        answer = await _raw_upgrade(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 426 Upgrade Required\r\n")
+    assert b"\r\nSec-WebSocket-Version: 13" in head
+    assert body == upgrade_required("expected an 'Upgrade: websocket' request").body
+
+
+async def test_server_headers_replace_the_librarys_and_process_response_sees_core_types() -> None:
+    seen: list[tuple[CoreRequest, CoreResponse]] = []
+
+    def add_cookie(request: CoreRequest, response: CoreResponse) -> None:
+        seen.append((request, response))
+        response.headers.add("Set-Cookie", "session=1")
+
+    async with running(echo, headers={"Server": "ours"}, process_response=add_cookie) as server:
+        answer = await _raw_upgrade(server.port, _UPGRADE)
+    head = answer.partition(b"\r\n\r\n")[0]
+    assert head.startswith(b"HTTP/1.1 101 ")
+    assert head.count(b"\r\nServer: ") == 1 and b"\r\nServer: ours" in head
+    assert head.endswith(b"\r\nSet-Cookie: session=1")
+    request, response = seen[0]
+    assert request.path == "/chat" and request.headers["Host"] == "x"
+    assert isinstance(response, CoreResponse) and response.status == 101
+
+
+async def test_channel_metadata_is_converted_on_first_use_and_kept() -> None:
+    channels: list[WebSocketChannel] = []
+
+    async def keep(channel: WebSocketChannel) -> None:
+        channels.append(channel)
+        await echo(channel)
+
+    async with running(keep) as server:
+        with anyio.fail_after(TIMEOUT):
+            async with connect(url(server) + "p?q=1", backend="websockets") as client:
+                await client.sink.add("x")
+                assert await client.stream.__anext__() == "x"
+    server_channel = channels[0]
+    assert server_channel.request is not None and server_channel.request.query == {"q": ["1"]}
+    assert server_channel.request is server_channel.request
+    assert client.response is not None and client.response.status == 101
+    assert client.request is not None and client.request.raw_path == "/p?q=1"
+    assert isinstance(server_channel, WebsocketsChannel)
+    assert server_channel.id == server_channel.connection.id
+    assert client.remote_address == ("127.0.0.1", server.port)
+
+
+# -- at most one pending pong ---------------------------------------------------------------------------
+
+
+def _pings(count: int) -> bytes:
+    return bytes([0x89, 0x80, 0, 0, 0, 0]) * count  # masked, empty pings from a client
+
+
+def test_a_read_full_of_pings_queues_one_pong_and_keeps_no_ping_event() -> None:
+    protocol = ServerProtocol(state=OPEN)
+    protocol.__class__ = FixedServerProtocol  # as install_fixes() does
+    protocol.receive_data(_pings(10_000))
+    assert protocol.events_received() == []
+    assert protocol.data_to_send() == [b"\x8a\x00"]
+
+
+def test_pongs_are_held_back_while_the_write_buffer_is_full() -> None:
+    protocol = FixedServerProtocol(state=OPEN)
+    protocol.hold_pongs = True
+    protocol.receive_data(_pings(3))
+    assert protocol.data_to_send() == []
+    assert protocol.held_pong == b"\x8a\x00"
+
+
+# -- closing ----------------------------------------------------------------------------------------------
+
+
+def state_of(channel: WebSocketChannel) -> State:
+    """Read ``state`` through a call, so a type checker does not narrow it between two reads."""
+    return channel.state
+
+
+def _oversize_then_silence(listener: socket.socket, done: threading.Event) -> None:
+    conn, _ = listener.accept()
+    with conn:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += conn.recv(4096)
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        accept = sign_key(key.decode()).encode()
+        conn.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+        conn.sendall(bytes([0x82, 127]) + (2000).to_bytes(8, "big") + bytes(2000))
+        done.wait(5)  # read nothing more, answer nothing
+
+
+async def test_a_client_that_failed_records_its_close_at_once_and_ends_within_close_timeout() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        done = threading.Event()
+        thread = threading.Thread(target=_oversize_then_silence, args=(listener, done))
+        thread.start()
+        try:
+            with anyio.fail_after(3 * TIMEOUT):
+                channel = await connect(
+                    f"ws://127.0.0.1:{port}/", backend="websockets",
+                    max_size=1000, ping_interval=None, close_timeout=0.3,
+                )
+                for _ in range(100):  # the 1009 is recorded as soon as the frame is read
+                    if channel.close_sent is not None:
+                        break
+                    await anyio.sleep(0.01)
+                assert channel.close_sent is not None and channel.close_sent.code == 1009
+                assert state_of(channel) is State.CLOSING
+                assert isinstance(channel.close_error, PayloadTooBig)
+                started = time.monotonic()
+                assert [m async for m in channel.stream] == []
+                await channel.sink.done
+                assert time.monotonic() - started < 0.3 + 1.0  # close_timeout, not a keepalive tick
+                assert channel.close_code == 1006
+                assert state_of(channel) is State.CLOSED
+        finally:
+            done.set()
+            thread.join()
+
+
+async def test_after_a_local_close_unread_messages_beyond_max_queue_are_dropped() -> None:
+    sent = anyio.Event()
+
+    async def flood(channel: WebSocketChannel) -> None:
+        for index in range(200):
+            await channel.sink.add(f"m{index}")
+        sent.set()
+        await channel.sink.done
+
+    async with running(flood) as server:
+        with anyio.fail_after(TIMEOUT):
+            channel = await connect(url(server), backend="websockets", max_queue=4)
+            await sent.wait()
+            await anyio.sleep(0.05)  # reading is paused: max_queue messages wait, the rest in TCP
+            started = time.monotonic()
+            await channel.sink.close(1000)  # the peer's close frame is read though nobody reads
+            assert time.monotonic() - started < 0.4  # not the close_timeout abort
+            assert channel.close_code == 1000
+            assert isinstance(channel, WebsocketsChannel)
+            dropped = getattr(channel.connection.recv_messages, "dropped", 0)
+            queued = await _read_all(channel)
+    assert dropped > 0
+    assert len(queued) + dropped == 200
+    assert queued == [f"m{index}" for index in range(len(queued))]
+
+
+async def _read_all(channel: WebSocketChannel) -> list[Message]:
+    return [message async for message in channel.stream]
+
+
+def test_draining_merges_the_fragments_of_a_queued_message_and_drops_the_rest() -> None:
+    async def run() -> None:
+        assembler = Assembler(high=2)
+        assembler.__class__ = UncappedAssembler
+        start_draining(assembler)
+        assembler.put(Frame(TEXT, b"a", fin=False))
+        for _ in range(1000):
+            assembler.put(Frame(CONT, b"b", fin=False))
+        assembler.put(Frame(CONT, b"c"))
+        assembler.put(Frame(BINARY, b"d"))
+        assembler.put(Frame(TEXT, b"e", fin=False))  # beyond max_queue: dropped with its fragments
+        assembler.put(Frame(CONT, b"f"))
+        assert len(assembler.frames) == 2
+        assert isinstance(assembler, UncappedAssembler) and assembler.dropped == 1
+        assert await assembler.get() == "a" + "b" * 1000 + "c"
+        assert await assembler.get() == b"d"
+
+    asyncio.run(run())
+
+
+# -- event loops --------------------------------------------------------------------------------------
+
+
+async def test_an_event_loop_it_cannot_run_on_is_a_clear_lookup_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sniffio
+
+    monkeypatch.setattr(sniffio, "current_async_library", lambda: "curio")
+    with pytest.raises(UnsupportedEventLoop, match="asyncio, trio, not on curio") as info:
+        await backend.connect(parse_uri("ws://127.0.0.1:1/"), ClientOptions())
+    assert isinstance(info.value, LookupError)
+    with pytest.raises(UnsupportedEventLoop, match="act as a server on curio"):
+        async with backend.serve(echo, "127.0.0.1", 0, ServerOptions()):
+            pass
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_on_trio_both_roles_run_on_websockets_trio(anyio_backend: str) -> None:
+    from websockets.trio.connection import Connection as TrioConnection
+
+    channels: list[WebSocketChannel] = []
+    echoed = anyio.Event()
+
+    async def keep(channel: WebSocketChannel) -> None:
+        channels.append(channel)
+        async for message in channel.stream:
+            await channel.sink.add(message)
+            if message == b"two":
+                echoed.set()
+
+    async with running(keep) as server:
+        with anyio.fail_after(TIMEOUT):
+            client = await connect(url(server), backend="websockets", ping_interval=None)
+            await client.sink.add("one")
+            await client.sink.add(b"two")
+            await echoed.wait()
+            await anyio.sleep(0.05)  # both echoes have arrived, nobody read them yet
+            client.sink.close(4000, "bye")  # not awaited: starts now
+            assert await _read_all(client) == ["one", b"two"]
+            await client.sink.done
+    assert client.close_sent is not None and client.close_sent.code == 4000
+    assert client.close_code == 4000
+    assert isinstance(client, ConnectionChannel) and isinstance(client.connection, TrioConnection)
+    server_channel = channels[0]
+    assert isinstance(server_channel, ConnectionChannel)
+    assert isinstance(server_channel.connection, TrioConnection)
+    assert channels[0].request is not None and channels[0].remote_address is not None
+    assert channels[0].state is State.CLOSED
