@@ -373,12 +373,23 @@ def _conformance_command(args: argparse.Namespace) -> int:
     return status
 
 
-def _registered_extras() -> dict[str, str]:
-    """Map each registered backend to the extra that installs its library."""
-    extras: dict[str, str] = {}
+def _registered_extras() -> dict[str, str | None]:
+    """Map each registered backend to the extra that installs its library (``None``: no extra helps)."""
+    extras: dict[str, str | None] = {}
     for entry_point in entry_points(group=registry.GROUP):
-        extras.setdefault(entry_point.name, registry.extra_of(entry_point))
+        extras.setdefault(entry_point.name, entry_point.extras[0] if entry_point.extras else None)
     return extras
+
+
+def _why_missing(name: str, extra: str | None) -> str:
+    """What the listing says of a backend that is not available here."""
+    if extra is not None:
+        return f"missing: pip install 'ws-channel[{extra}]'"
+    try:
+        registry.get_backend(name)
+    except LookupError as exc:
+        return f"not available here: {exc.__cause__ or exc}"
+    return "not available here"
 
 
 def _backends_command(args: argparse.Namespace) -> int:
@@ -403,7 +414,7 @@ def _backends_command(args: argparse.Namespace) -> int:
                 note += " (default)"
             rows.append((name, backend.version, note))
         else:
-            rows.append((name, "-", f"missing: pip install 'ws-channel[{extras.get(name) or name}]'"))
+            rows.append((name, "-", _why_missing(name, extras.get(name))))
     width_name = max([len("backend"), *(len(row[0]) for row in rows)])
     width_version = max([len("version"), *(len(row[1]) for row in rows)])
     print(f"{'backend':<{width_name}}  {'version':<{width_version}}  status")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from importlib.metadata import EntryPoint, entry_points
 
 from .backend import Backend
@@ -32,8 +33,13 @@ __all__ = [
 GROUP = "ws_channel.backends"
 ENV_VAR = "WS_CHANNEL_BACKEND"
 #: Preference order among the built-in backends when none is named: raw first, because it needs no
-#: extra (a plain install always has it), passes every Autobahn case and is the fastest.
-DEFAULT_ORDER: tuple[str, ...] = ("raw", "websockets", "aiohttp")
+#: extra (a plain install always has it), passes every Autobahn case and is the fastest. Inside
+#: Pyodide (a web page) only the browser's own WebSocket can reach the network, so browser comes first.
+DEFAULT_ORDER: tuple[str, ...] = (
+    ("browser", "raw", "websockets", "aiohttp")
+    if sys.platform == "emscripten"
+    else ("raw", "websockets", "aiohttp")
+)
 #: The roles a backend may play; a backend without a ``roles`` attribute plays both.
 ROLES: tuple[str, ...] = ("client", "server")
 
@@ -80,10 +86,14 @@ def _load(name: str, entry_point: EntryPoint) -> Backend:
         _failed[name] = error
         raise error from exc
     except ImportError as exc:
-        error = LookupError(
-            f"backend {name!r} is registered but its library is missing ({exc}); "
-            f"install it with: pip install 'ws-channel[{extra_of(entry_point)}]'"
+        # A backend whose entry point names no extra cannot be fixed by installing one (the browser
+        # backend runs only inside Pyodide): its own ImportError says why.
+        remedy = (
+            f"; install it with: pip install 'ws-channel[{entry_point.extras[0]}]'"
+            if entry_point.extras
+            else ""
         )
+        error = LookupError(f"backend {name!r} is registered but cannot be loaded here ({exc}){remedy}")
         error.__cause__ = exc
         _failed[name] = error
         raise error from exc

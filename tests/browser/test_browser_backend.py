@@ -171,11 +171,6 @@ def test_in_pyodide_what_only_the_browser_backend_has(place: tuple[str, dict[str
     assert seen["socket_ready_state"] == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="registry.DEFAULT_ORDER prefers raw, which loads (but cannot connect) under Pyodide; "
-    "the lead is asked to put browser first when sys.platform == 'emscripten'",
-)
 def test_in_pyodide_connect_picks_the_browser_backend_by_default(place: tuple[str, dict[str, Any]]) -> None:
     assert place[1]["default_backend"] == "browser"
 
