@@ -63,10 +63,10 @@ async def handler(channel: WebSocketChannel) -> None:
     assert channel.request is not None  # a server channel always has its request
     user = user_of(channel.request)
     async for message in channel.stream:
+        text = message if isinstance(message, str) else message.decode("utf-8", "replace")
         if channel.request.path == "/shout":
-            await channel.sink.add(f"{user}: {str(message).upper()}")
-        else:
-            await channel.sink.add(f"{user}: {message}")
+            text = text.upper()
+        await channel.sink.add(f"{user}: {text}")
 
 
 async def ask(url: str, headers: dict[str, str] | None = None, backend: str | None = None) -> None:
