@@ -40,7 +40,7 @@ from .hooks import ProcessRequest, ProcessResponse
 from .http import Address, Headers, Request, Response
 from .options import ClientOptions, Options, ServerOptions
 from .reconnect import Backoff, Reconnecting, is_retryable
-from .registry import available_backends, get_backend, registered_backends
+from .registry import UnsupportedEventLoop, available_backends, get_backend, registered_backends
 from .status import CloseCode
 from .uri import WebSocketURI, parse_uri
 
@@ -77,6 +77,7 @@ __all__ = [
     "ServerOptions",
     "ServerUnreachable",
     "State",
+    "UnsupportedEventLoop",
     "WebSocketChannel",
     "WebSocketChannelError",
     "WebSocketServer",

@@ -30,7 +30,7 @@ from .options import (
     normalize_headers,
 )
 from .reconnect import Backoff, Reconnecting
-from .registry import get_backend
+from .registry import check_event_loop, get_backend
 from .uri import WebSocketURI, parse_uri
 
 __all__ = ["connect", "serve", "Connect"]
@@ -50,6 +50,7 @@ class Connect:
 
     async def _open(self) -> WebSocketChannel:
         backend = get_backend(self.backend, role="client")
+        check_event_loop(backend)
         try:
             with anyio.fail_after(self.options.connect_timeout):
                 channel = await backend.connect(self.uri, self.options)
@@ -141,7 +142,8 @@ def connect(
             failure, or a timeout (``HandshakeTimeout``): retrying later may help. ``InvalidStatus``
             (with the whole ``response``) when the server answered without upgrading; otherwise a
             bad accept value, an unexpected subprotocol...
-        LookupError: the backend is unknown, its library is missing, or it cannot act as a client.
+        LookupError: the backend is unknown, its library is missing, or it cannot act as a client;
+            ``UnsupportedEventLoop`` (when awaited) if it cannot run on the running event loop.
     """
     uri = parse_uri(url)
     options = ClientOptions(
@@ -223,6 +225,7 @@ def serve(
 
     @asynccontextmanager
     async def serving() -> AsyncIterator[WebSocketServer]:
+        check_event_loop(chosen)
         async with chosen.serve(handle, host, port, options) as server:
             yield server
 

@@ -24,6 +24,10 @@ __all__ = [
     "get_backend",
     "default_backend_name",
     "clear_cache",
+    "UnsupportedEventLoop",
+    "check_event_loop",
+    "running_library",
+    "event_loops_of",
     "extra_of",
     "roles_of",
     "event_loop_installed",
@@ -172,6 +176,46 @@ def get_backend(name: str | None = None, role: str | None = None) -> Backend:
             f"installed backends that can: {_installed_text(role)}"
         )
     return backend
+
+
+class UnsupportedEventLoop(LookupError):
+    """The backend cannot run on the event loop that is running (for example aiohttp under trio)."""
+
+
+def event_loops_of(backend: Backend) -> tuple[str, ...]:
+    """The event loops ``backend`` runs on (its optional ``event_loops``; default asyncio only)."""
+    return tuple(getattr(backend, "event_loops", ("asyncio",)))
+
+
+def running_library() -> str | None:
+    """The async library running this task: ``"asyncio"`` (uvloop included), ``"trio"``, or ``None``.
+
+    sniffio comes with trio (anyio no longer needs it): without it the loop can only be asyncio.
+    """
+    try:
+        import sniffio
+    except ImportError:  # pragma: no cover - depends on the environment
+        return "asyncio"
+    try:
+        return sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return None
+
+
+def check_event_loop(backend: Backend) -> None:
+    """Raise :class:`UnsupportedEventLoop` when ``backend`` cannot run on the running event loop.
+
+    The message names the installed backends that can. Called by ``connect()`` and ``serve()``, so
+    every backend gets the same clear error instead of its library's own failure.
+    """
+    running = running_library()
+    if running is None or running in event_loops_of(backend):
+        return
+    able = [name for name in available_backends() if running in event_loops_of(get_backend(name))]
+    raise UnsupportedEventLoop(
+        f"backend {backend.name!r} does not run on {running} (it runs on: "
+        f"{', '.join(event_loops_of(backend))}); backends that do: {', '.join(able) or 'none installed'}"
+    )
 
 
 def event_loop_installed(loop: str) -> bool:
