@@ -1165,8 +1165,8 @@ def _send_until_blocked(sock: socket.socket, chunk: bytes, count: int) -> int:
 
 @pytest.mark.parametrize("anyio_backend", ["trio"])
 async def test_under_trio_connect_and_serve_raise_lookup_error_naming_backends_that_can() -> None:
-    with pytest.raises(LookupError, match=r"asyncio only.*raw"):
+    with pytest.raises(LookupError, match=r"does not run on trio.*raw"):
         await connect("ws://127.0.0.1:1/", backend="aiohttp")
-    with pytest.raises(LookupError, match=r"asyncio only.*raw"):
+    with pytest.raises(LookupError, match=r"does not run on trio.*raw"):
         async with serve(echo, backend="aiohttp"):
             pass
