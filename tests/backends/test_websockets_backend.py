@@ -930,3 +930,28 @@ async def test_on_trio_both_roles_run_on_websockets_trio(anyio_backend: str) -> 
     assert isinstance(server_channel.connection, TrioConnection)
     assert channels[0].request is not None and channels[0].remote_address is not None
     assert channels[0].state is State.CLOSED
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_on_trio_large_messages_pipelined_both_ways_never_deadlock(anyio_backend: str) -> None:
+    # websockets' trio reader waits for the send lock after every read; while a sender held it in
+    # send_all() both peers stopped reading and waited for each other for ever.
+    count, payload = 300, bytes(65536)
+    async with running(echo, compression=None, ping_interval=None) as server:
+        with anyio.fail_after(10 * TIMEOUT):
+            channel = await connect(url(server), backend="websockets", compression=None, ping_interval=None)
+
+            async def send_all() -> None:
+                for _ in range(count):
+                    await channel.sink.add(payload)
+
+            received = 0
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(send_all)
+                async for message in channel.stream:
+                    assert message == payload
+                    received += 1
+                    if received == count:
+                        break
+            await channel.sink.close(1000)
+    assert received == count

@@ -8,6 +8,7 @@ their reader and keepalive tasks: a server has one per connection; a client star
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -62,9 +63,48 @@ def fix_trio_assembler(assembler: Any) -> None:
 
 
 class _TrioConnectionFixes:
-    """Tell the channel when the stream is closed (trio has no future to hang a callback on)."""
+    """Fixes for websockets' trio connections.
+
+    - Tell the channel when the stream is closed (trio has no future to hang a callback on).
+    - Never let the reader wait for the send lock: websockets' reader calls ``send_data()`` after
+      every read, and ``send_data()`` takes the send lock even with nothing to send. While a sender
+      holds the lock in ``send_all()`` (the peer is not reading because it is itself blocked sending
+      to us), the reader then stops reading, and two peers pipelining large messages both ways wait
+      for each other for ever. Here ``send_data()`` returns at once when nothing is queued, and the
+      reader leaves what it queued (at most one pong, or the close reply) to the lock holder, which
+      sends until nothing is left.
+    """
 
     on_stream_closed: Callable[[], None] | None = None
+    _reader: trio.lowlevel.Task | None = None
+
+    # Provided by websockets' Connection.
+    protocol: Any
+    stream: trio.abc.Stream
+    send_lock: trio.Lock
+    debug: bool
+    logger: Any
+
+    async def recv_events(self) -> None:
+        self._reader = trio.lowlevel.current_task()
+        await super().recv_events()  # type: ignore[misc]
+
+    async def send_data(self) -> None:
+        protocol = self.protocol
+        if not protocol.writes:
+            return
+        if self.send_lock.locked() and trio.lowlevel.current_task() is self._reader:
+            return  # the task holding the lock sends it when its own write is done
+        async with self.send_lock:
+            while protocol.writes:
+                for data in protocol.data_to_send():
+                    if data:
+                        await self.stream.send_all(data)
+                    elif isinstance(self.stream, trio.abc.HalfCloseableStream):
+                        with contextlib.suppress(Exception):  # half-close TCP, as websockets does
+                            await self.stream.send_eof()
+                    else:  # pragma: no cover - TLS: no half-close
+                        await self.stream.aclose()
 
     async def close_stream(self) -> None:
         try:
