@@ -7,7 +7,7 @@ the README's own anchors (``[Usage](#usage)``) are rewritten to the docs page th
 (``README_ANCHORS``); an anchor not listed there fails the build.
 
 After rendering, Sphinx roles left in docstrings (``:class:`X```) are shown as plain code, and the
-``::`` that opens a reStructuredText literal block (the code block itself renders) is dropped.
+``::`` that opens a reStructuredText literal block (the code block itself renders) becomes ``:``.
 """
 
 from __future__ import annotations
@@ -69,4 +69,4 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
 
 
 def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
-    return _ROLE.sub(r"\1", html).replace("<p>::</p>\n", "")
+    return _ROLE.sub(r"\1", html).replace("<p>::</p>\n", "").replace("::</p>", ":</p>")
