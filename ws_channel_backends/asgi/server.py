@@ -21,6 +21,7 @@ uvicorn's ``auto`` picks) or ``"wsproto"``. Anything else raises ``ValueError``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import ssl as ssl_module
 import sys
@@ -111,6 +112,34 @@ def _failure(code: int, reason: str, native: BaseException | None) -> ProtocolEr
     return PayloadTooBig(detail) if code == 1009 else ProtocolError(detail, code)
 
 
+def _fix_sansio_protocol(connection: Any) -> None:
+    """Let uvicorn's websockets ``ServerProtocol`` answer a close frame that ends a fragmented message.
+
+    websockets fails such a close with 1002 (Autobahn 7.1.5), although RFC 6455 5.4 lets control
+    frames come between fragments and a close ends the unfinished message. Only the stock class is
+    switched; the subclass adds no state.
+    """
+    from websockets.server import ServerProtocol
+
+    if type(connection) is ServerProtocol:
+        connection.__class__ = _close_mid_message_protocol()
+
+
+@functools.cache
+def _close_mid_message_protocol() -> type[Any]:
+    """The ``ServerProtocol`` subclass of :func:`_fix_sansio_protocol` (websockets imported lazily)."""
+    from websockets.frames import CLOSE, Frame
+    from websockets.server import ServerProtocol
+
+    class CloseMidMessageProtocol(ServerProtocol):
+        def recv_frame(self, frame: Frame) -> None:
+            if frame.opcode is CLOSE:
+                self.current_size = None  # the close ends the unfinished message
+            super().recv_frame(frame)
+
+    return CloseMidMessageProtocol
+
+
 def _websocket_protocol(base: type[Any], options: ServerOptions) -> type[Any]:
     """uvicorn's WebSocket protocol with our close timeout and write limit (uvicorn fixes them).
 
@@ -124,7 +153,8 @@ def _websocket_protocol(base: type[Any], options: ServerOptions) -> type[Any]:
     After the application's ``websocket.close``, uvicorn reports the disconnect at once and drops
     the messages still arriving; here reading goes on until the peer's close frame, whose code and
     reason the disconnect event then carries (with ``ws_channel.close_received``), as RFC 6455
-    7.1.2-7.1.4 describe the closing handshake.
+    7.1.2-7.1.4 describe the closing handshake. Its websockets protocol gets the websockets
+    backend's fixes (:func:`_fix_sansio_protocol`).
     """
     close_timeout = _NO_LIMIT if options.close_timeout is None else options.close_timeout
     write_limit = options.write_limit
@@ -140,6 +170,7 @@ def _websocket_protocol(base: type[Any], options: ServerOptions) -> type[Any]:
             self.ws_channel_closing = False  # the application sent websocket.close first
             if sansio:
                 self.queue = _Events()
+                _fix_sansio_protocol(self.conn)
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             if isinstance(transport, asyncio.WriteTransport):
