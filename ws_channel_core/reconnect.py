@@ -100,7 +100,7 @@ class Reconnecting:
                 if limit is not None and failures >= limit:
                     raise
                 delay = self._backoff.delay(failures, self._rng)
-                logger.info("could not connect to %s (%s); retrying in %.1f s", self._url, exc, delay)
+                logger.info("%s (attempt %d); retrying in %.1f s", exc, failures, delay)
                 await anyio.sleep(delay)
                 continue
             self._channel = channel
