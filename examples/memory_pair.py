@@ -12,7 +12,7 @@ import argparse
 
 import anyio
 
-from ws_channel_backends.raw.anyio_driver import open_memory_pair
+from ws_channel_backends.raw.streams import open_memory_pair
 from ws_channel_core import ConnectionClosed, WebSocketChannel, run_handler, status
 
 

@@ -10,8 +10,8 @@ import anyio
 import anyio.abc
 import pytest
 
-from ws_channel_backends.raw import anyio_driver
-from ws_channel_backends.raw.frames import Frame, FrameParser, Opcode
+from ws_channel_backends.raw import streams
+from ws_channel_backends.raw.engine.frames import Frame, FrameParser, Opcode
 from ws_channel_core.errors import ConnectionClosed, WebSocketChannelError
 from ws_channel_core.options import ClientOptions
 
@@ -68,7 +68,7 @@ async def test_cancelled_partial_write_fails_the_connection() -> None:
     stream.stall_after_half = True
     with anyio.fail_after(TIMEOUT):
         async with anyio.create_task_group() as tg:
-            channel = anyio_driver.channel_over_stream(
+            channel = streams.channel_over_stream(
                 stream, server_side=False, options=options(), task_group=tg
             )
             with anyio.move_on_after(0.05) as scope:
@@ -93,7 +93,7 @@ async def test_write_limit_is_a_byte_count() -> None:
     message = b"m" * 100  # with the index byte, header and mask key: 107 bytes on the wire
     with anyio.fail_after(TIMEOUT):
         async with anyio.create_task_group() as tg:
-            channel = anyio_driver.channel_over_stream(
+            channel = streams.channel_over_stream(
                 stream, server_side=False, options=options(write_limit=1000), task_group=tg
             )
             returned: list[int] = []
@@ -138,7 +138,7 @@ async def test_cancelled_waiting_add_still_sends_its_whole_frame() -> None:
     stream.gate = anyio.Event()
     with anyio.fail_after(TIMEOUT):
         async with anyio.create_task_group() as tg:
-            channel = anyio_driver.channel_over_stream(
+            channel = streams.channel_over_stream(
                 stream, server_side=False, options=options(write_limit=10), task_group=tg
             )
             tg.start_soon(channel.sink.add, b"first")

@@ -8,10 +8,10 @@ from __future__ import annotations
 import tracemalloc
 import zlib
 
-from ws_channel_backends.raw.deflate import DeflateParameters, PerMessageDeflate
-from ws_channel_backends.raw.events import BinaryMessage, Ping, Pong, ProtocolFailure, TextMessage
-from ws_channel_backends.raw.frames import Frame, FrameParser, Opcode, serialize_frame
-from ws_channel_backends.raw.protocol import Connection
+from ws_channel_backends.raw.engine import Engine
+from ws_channel_backends.raw.engine.deflate import DeflateParameters, PerMessageDeflate
+from ws_channel_backends.raw.engine.events import BinaryMessage, Ping, Pong, ProtocolFailure, TextMessage
+from ws_channel_backends.raw.engine.frames import Frame, FrameParser, Opcode, serialize_frame
 
 KEY = b"\x01\x02\x03\x04"
 MiB = 2**20
@@ -30,7 +30,7 @@ def one_byte_fragments(opcode: int, payload: bytes) -> bytes:
     )
 
 
-def feed_in_reads(conn: Connection, wire: bytes, read: int = 65536) -> None:
+def feed_in_reads(conn: Engine, wire: bytes, read: int = 65536) -> None:
     """Feed ``wire`` as a driver would: one socket read at a time, taking output after each."""
     for start in range(0, len(wire), read):
         conn.receive_data(wire[start : start + read])
@@ -49,7 +49,7 @@ def peak_while(action: object) -> int:
 
 class TestFragmentedMessagesCostTheirSizeNotTheirFrameCount:
     def test_a_message_in_one_byte_frames_is_reassembled(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         server.receive_data(one_byte_fragments(Opcode.BINARY, b"abcdef"))
         server.receive_data(one_byte_fragments(Opcode.TEXT, "héllo".encode()))
         assert server.events_received() == [BinaryMessage(b"abcdef"), TextMessage("héllo")]
@@ -57,7 +57,7 @@ class TestFragmentedMessagesCostTheirSizeNotTheirFrameCount:
     def test_20_000_one_byte_binary_frames_cost_about_the_message_size(self) -> None:
         payload = bytes(range(256)) * 78 + b"x" * 32  # 20,000 bytes
         wire = one_byte_fragments(Opcode.BINARY, payload)
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         peak = peak_while(lambda: feed_in_reads(server, wire))
         assert server.events_received() == [BinaryMessage(payload)]
         # An object per fragment would cost over 40 bytes each (800 kB); the buffer costs ~2x the size,
@@ -67,20 +67,20 @@ class TestFragmentedMessagesCostTheirSizeNotTheirFrameCount:
     def test_20_000_one_byte_text_frames_cost_about_the_message_size(self) -> None:
         payload = ("aé€" * 4_000).encode()  # 24,000 bytes, multi-byte characters split across frames
         wire = one_byte_fragments(Opcode.TEXT, payload)
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         peak = peak_while(lambda: feed_in_reads(server, wire))
         assert server.events_received() == [TextMessage(payload.decode())]
         assert peak < 8 * len(payload) + 192 * 1024, peak
 
     def test_invalid_utf8_still_fails_at_the_first_bad_fragment(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         server.receive_data(client_frame(Opcode.TEXT, b"ok", fin=False) + client_frame(0, b"\xff", fin=False))
         events = server.events_received()
         assert len(events) == 1 and isinstance(events[0], ProtocolFailure)
         assert events[0].error.close_code == 1007
 
     def test_the_limit_counts_fragments_together(self) -> None:
-        server = Connection(server_side=True, max_size=4)
+        server = Engine(server_side=True, max_size=4)
         server.receive_data(one_byte_fragments(Opcode.BINARY, b"abcde"))
         events = server.events_received()
         assert len(events) == 1 and isinstance(events[0], ProtocolFailure)
@@ -88,9 +88,9 @@ class TestFragmentedMessagesCostTheirSizeNotTheirFrameCount:
 
 
 class TestCompressedMessagesAreBoundedAfterInflating:
-    def deflating_server(self, max_size: int) -> Connection:
+    def deflating_server(self, max_size: int) -> Engine:
         deflate = PerMessageDeflate(DeflateParameters(), server_side=True)
-        return Connection(server_side=True, max_size=max_size, deflate=deflate)
+        return Engine(server_side=True, max_size=max_size, deflate=deflate)
 
     def test_a_bomb_in_small_fragments_fails_with_1009_after_max_size(self) -> None:
         compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
@@ -108,7 +108,7 @@ class TestCompressedMessagesAreBoundedAfterInflating:
 
 class TestAtMostOnePendingPong:
     def test_a_run_of_pings_is_answered_once_with_the_latest_payload(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         server.receive_data(b"".join(client_frame(Opcode.PING, b"%d" % i) for i in range(1000)))
         assert server.events_received() == [Ping(b"999")]
         assert server.bytes_pending == 2 + 3
@@ -117,7 +117,7 @@ class TestAtMostOnePendingPong:
         assert server.bytes_pending == 0
 
     def test_each_read_answers_its_latest_ping_once(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         server.receive_data(client_frame(Opcode.PING, b"a"))
         assert server.data_to_send() == serialize_frame(Opcode.PONG, b"a")
         server.receive_data(client_frame(Opcode.PING, b"b"))
@@ -125,7 +125,7 @@ class TestAtMostOnePendingPong:
         assert server.data_to_send() == b""
 
     def test_pings_between_messages_keep_the_messages_and_their_order(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         server.receive_data(
             client_frame(Opcode.PING, b"1")
             + client_frame(Opcode.TEXT, b"t")
@@ -136,28 +136,28 @@ class TestAtMostOnePendingPong:
         assert server.events_received() == [Ping(b"1"), TextMessage("t"), Ping(b"3"), Pong(b"q")]
 
     def test_the_pending_pong_goes_out_before_our_close_frame(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         server.receive_data(client_frame(Opcode.PING, b"p"))
         server.send_close(1000)
         frames = list(FrameParser(expect_mask=False).feed(server.data_to_send()))
         assert [f.opcode for f in frames] == [Opcode.PONG, Opcode.CLOSE]
 
     def test_no_pong_after_our_close_frame(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         server.send_close(1000)
         server.data_to_send()
         server.receive_data(client_frame(Opcode.PING, b"p"))
         assert server.data_to_send() == b""
 
     def test_a_client_pong_is_masked_and_counted_with_its_key(self) -> None:
-        client = Connection(server_side=False)
+        client = Engine(server_side=False)
         client.receive_data(serialize_frame(Opcode.PING, b"abc"))
         assert client.bytes_pending == 2 + 4 + 3
         assert len(client.data_to_send()) == 9
 
     def test_20_000_pings_cost_no_memory_per_ping(self) -> None:
         wire = client_frame(Opcode.PING, b"") * 20_000
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
 
         def flood() -> None:
             for start in range(0, len(wire), 65536):

@@ -14,9 +14,9 @@ import anyio.abc
 import pytest
 
 import ws_channel_core as wc
-from ws_channel_backends.raw import anyio_driver
-from ws_channel_backends.raw.frames import Opcode, serialize_frame
-from ws_channel_backends.raw.handshake import HttpReader, build_request, check_response, request_bytes
+from ws_channel_backends.raw import streams
+from ws_channel_backends.raw.engine.frames import Opcode, serialize_frame
+from ws_channel_backends.raw.engine.handshake import HttpReader, build_request, check_response, request_bytes
 from ws_channel_core.errors import ConnectionClosed, KeepaliveTimeout
 from ws_channel_core.options import ClientOptions, ServerOptions
 
@@ -284,7 +284,7 @@ async def test_subprotocols_and_extra_headers() -> None:
 
 async def test_memory_pair_with_task_group() -> None:
     with anyio.fail_after(TIMEOUT):
-        async with anyio_driver.open_memory_pair() as (client, server):
+        async with streams.open_memory_pair() as (client, server):
             await client.sink.add("ping")
             assert await anext(server.stream) == "ping"
             await server.sink.add(b"pong")
@@ -297,7 +297,7 @@ async def test_memory_pair_with_task_group() -> None:
 
 async def test_memory_pair_without_task_group() -> None:
     with anyio.fail_after(TIMEOUT):
-        client, server = anyio_driver.memory_pair(
+        client, server = streams.memory_pair(
             client_options=ClientOptions(ping_interval=None), server_options=ServerOptions(ping_interval=None)
         )
         await client.sink.add("a")
@@ -309,10 +309,10 @@ async def test_memory_pair_without_task_group() -> None:
 
 
 async def test_memory_keepalive_timeout() -> None:
-    a, b = anyio_driver.memory_byte_stream_pair()
+    a, b = streams.memory_byte_stream_pair()
     with anyio.fail_after(TIMEOUT):
         async with anyio.create_task_group() as tg:
-            channel = anyio_driver.channel_over_stream(
+            channel = streams.channel_over_stream(
                 a,
                 server_side=False,
                 options=ClientOptions(ping_interval=0.1, ping_timeout=0.1, close_timeout=0.3),
@@ -326,7 +326,7 @@ async def test_memory_keepalive_timeout() -> None:
 async def test_slow_reader_pauses_the_connection() -> None:
     options = ServerOptions(max_queue=4, ping_interval=None)
     with anyio.fail_after(TIMEOUT):
-        async with anyio_driver.open_memory_pair(server_options=options) as (client, server):
+        async with streams.open_memory_pair(server_options=options) as (client, server):
             sent = 0
 
             async def flood() -> None:
@@ -373,7 +373,7 @@ async def test_channel_over_a_stream_upgraded_by_hand() -> None:
                 reader.feed(await stream.receive())
                 response = reader.read_response()
             check_response(response, key, compression=False)
-            async with anyio_driver.open_channel_over_stream(
+            async with streams.open_channel_over_stream(
                 stream, server_side=False, initial_data=bytes(reader.buffer)
             ) as channel:
                 await channel.sink.add("by hand")
@@ -434,7 +434,7 @@ async def test_server_drops_a_client_that_never_sends_its_request() -> None:
 
 async def read_frames_until_close(stream: anyio.abc.SocketStream) -> list[tuple[int, bytes]]:
     """Read the client's (masked) frames up to and including its close frame."""
-    from ws_channel_backends.raw.frames import FrameParser
+    from ws_channel_backends.raw.engine.frames import FrameParser
 
     parser = FrameParser(expect_mask=True)
     frames: list[tuple[int, bytes]] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ws_channel_backends.raw.frames import (
+from ws_channel_backends.raw.engine.frames import (
     Frame,
     FrameParser,
     Opcode,
@@ -13,7 +13,7 @@ from ws_channel_backends.raw.frames import (
     serialize_close,
     serialize_frame,
 )
-from ws_channel_backends.raw.mask import apply_mask, mask_in_place
+from ws_channel_backends.raw.engine.mask import apply_mask, mask_in_place
 from ws_channel_core.errors import CloseFrame, PayloadTooBig, ProtocolError
 
 KEY = bytes([0x37, 0xFA, 0x21, 0x3D])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ws_channel_backends.raw.deflate import DeflateParameters, accept_offer, accept_response
-from ws_channel_backends.raw.handshake import (
+from ws_channel_backends.raw.engine.deflate import DeflateParameters, accept_offer, accept_response
+from ws_channel_backends.raw.engine.handshake import (
     HttpReader,
     accept_request,
     build_request,

@@ -15,7 +15,7 @@ import anyio.abc
 import pytest
 
 import ws_channel_core as wc
-from ws_channel_backends.raw.handshake import HttpReader, build_request, request_bytes
+from ws_channel_backends.raw.engine.handshake import HttpReader, build_request, request_bytes
 from ws_channel_core.handshake import generate_key
 from ws_channel_core.http import Request, Response
 

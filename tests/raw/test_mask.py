@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from ws_channel_backends.raw import mask
+from ws_channel_backends.raw.engine import mask
 
 SIZES = [0, 1, 3, 4, 5, 63, 64, 65, 1023, 1024, 1025, 70_000]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ws_channel_backends.raw.events import BinaryMessage, ProtocolFailure, TextMessage
-from ws_channel_backends.raw.frames import Frame, FrameParser, Opcode, serialize_frame
-from ws_channel_backends.raw.protocol import Connection
+from ws_channel_backends.raw.engine import Engine
+from ws_channel_backends.raw.engine.events import BinaryMessage, ProtocolFailure, TextMessage
+from ws_channel_backends.raw.engine.frames import Frame, FrameParser, Opcode, serialize_frame
 from ws_channel_core.errors import ProtocolError
 
 SETTINGS = settings(
@@ -60,7 +60,7 @@ def test_serialize_then_parse_gives_the_same_frames(
 def test_messages_survive_any_fragmentation_and_chunking(
     messages: list[str | bytes], fragment: int, cuts: list[int]
 ) -> None:
-    client = Connection(server_side=False)
+    client = Engine(server_side=False)
     for message in messages:
         data = message.encode() if isinstance(message, str) else message
         send = client.send_text if isinstance(message, str) else client.send_binary
@@ -71,7 +71,7 @@ def test_messages_survive_any_fragmentation_and_chunking(
         send(pieces[0], fin=False)
         for i, piece in enumerate(pieces[1:], start=2):
             client.send_continuation(piece, fin=i == len(pieces))
-    server = Connection(server_side=True, max_size=None)
+    server = Engine(server_side=True, max_size=None)
     for piece in split_points(client.data_to_send(), cuts):
         server.receive_data(piece)
     expected = [TextMessage(m) if isinstance(m, str) else BinaryMessage(m) for m in messages]
@@ -85,7 +85,7 @@ def test_messages_survive_any_fragmentation_and_chunking(
     cuts=st.lists(st.integers(min_value=0), max_size=5),
 )
 def test_arbitrary_bytes_never_raise(garbage: bytes, server_side: bool, cuts: list[int]) -> None:
-    conn = Connection(server_side=server_side, max_size=1000)
+    conn = Engine(server_side=server_side, max_size=1000)
     for piece in split_points(garbage, cuts):
         conn.receive_data(piece)
     for event in conn.events_received():

@@ -6,8 +6,9 @@ import zlib
 
 import pytest
 
-from ws_channel_backends.raw.deflate import DeflateParameters, PerMessageDeflate
-from ws_channel_backends.raw.events import (
+from ws_channel_backends.raw.engine import Engine, State
+from ws_channel_backends.raw.engine.deflate import DeflateParameters, PerMessageDeflate
+from ws_channel_backends.raw.engine.events import (
     BinaryMessage,
     CloseReceived,
     Ping,
@@ -15,8 +16,7 @@ from ws_channel_backends.raw.events import (
     ProtocolFailure,
     TextMessage,
 )
-from ws_channel_backends.raw.frames import Frame, FrameParser, Opcode, serialize_close, serialize_frame
-from ws_channel_backends.raw.protocol import Connection, State
+from ws_channel_backends.raw.engine.frames import Frame, FrameParser, Opcode, serialize_close, serialize_frame
 from ws_channel_core.errors import CloseFrame, ConnectionClosed
 
 
@@ -24,11 +24,11 @@ def client_frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv1: b
     return serialize_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=True)
 
 
-def sent_frames(conn: Connection, *, from_server: bool = True) -> list[Frame]:
+def sent_frames(conn: Engine, *, from_server: bool = True) -> list[Frame]:
     return list(FrameParser(expect_mask=not from_server, allow_rsv1=True).feed(conn.data_to_send()))
 
 
-def failure_code(conn: Connection) -> int:
+def failure_code(conn: Engine) -> int:
     events = conn.events_received()
     failures = [e for e in events if isinstance(e, ProtocolFailure)]
     assert len(failures) == 1, events
@@ -42,19 +42,19 @@ def failure_code(conn: Connection) -> int:
 
 class TestMessages:
     def test_text_and_binary(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         server.receive_data(
             client_frame(Opcode.TEXT, "héllo".encode()) + client_frame(Opcode.BINARY, b"\x00\x01")
         )
         assert server.events_received() == [TextMessage("héllo"), BinaryMessage(b"\x00\x01")]
 
     def test_empty_messages(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         server.receive_data(client_frame(Opcode.TEXT) + client_frame(Opcode.BINARY))
         assert server.events_received() == [TextMessage(""), BinaryMessage(b"")]
 
     def test_fragmented_with_interleaved_control_frames(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         wire = (
             client_frame(Opcode.TEXT, b"Hel", fin=False)
             + client_frame(Opcode.PING, b"p")
@@ -72,21 +72,21 @@ class TestMessages:
         wire = client_frame(Opcode.BINARY, payload[:100_003], fin=False) + client_frame(
             Opcode.CONTINUATION, payload[100_003:]
         )
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         for i in range(0, len(wire), 7777):  # chunks both below and above the in-place threshold
             server.receive_data(wire[i : i + 7777])
         assert server.events_received() == [BinaryMessage(payload)]
 
     def test_utf8_split_across_fragments(self) -> None:
         data = "🎨⛳🌈".encode()
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         server.receive_data(
             client_frame(Opcode.TEXT, data[:3], fin=False) + client_frame(Opcode.CONTINUATION, data[3:])
         )
         assert server.events_received() == [TextMessage("🎨⛳🌈")]
 
     def test_client_sends_masked_frames_and_reads_unmasked(self) -> None:
-        client = Connection(server_side=False)
+        client = Engine(server_side=False)
         client.send_text("hi")
         wire = client.data_to_send()
         assert wire[1] & 0x80
@@ -95,7 +95,7 @@ class TestMessages:
         assert client.events_received() == [BinaryMessage(b"yo")]
 
     def test_send_fragmented(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         server.send_binary(b"ab", fin=False)
         with pytest.raises(RuntimeError):
             server.send_text("no")
@@ -122,42 +122,42 @@ class TestPeerErrors:
         ],
     )
     def test_failure_codes(self, wire: bytes, code: int) -> None:
-        server = Connection(server_side=True, max_size=10)
+        server = Engine(server_side=True, max_size=10)
         server.receive_data(wire)
         assert failure_code(server) == code
         assert server.state is State.CLOSED
 
     def test_invalid_utf8_fails_at_the_first_bad_fragment(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         server.receive_data(client_frame(Opcode.TEXT, "κόσμε".encode(), fin=False))
         assert server.events_received() == []
         server.receive_data(client_frame(Opcode.CONTINUATION, b"\xf4\x90\x80\x80", fin=False))
         assert failure_code(server) == 1007
 
     def test_invalid_utf8_fails_inside_a_partial_frame(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         wire = client_frame(Opcode.TEXT, b"abc\xed\xa0\x80" + b"x" * 100)
         server.receive_data(wire[:12])  # header (6 bytes) + "abc" + the surrogate prefix
         assert failure_code(server) == 1007
 
     def test_max_size_across_fragments(self) -> None:
-        server = Connection(server_side=True, max_size=10)
+        server = Engine(server_side=True, max_size=10)
         server.receive_data(client_frame(Opcode.BINARY, b"x" * 6, fin=False))
         server.receive_data(client_frame(Opcode.CONTINUATION, b"x" * 6))
         assert failure_code(server) == 1009
 
     def test_nothing_is_processed_after_a_failure(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         server.receive_data(serialize_frame(Opcode.TEXT, b"x"))
         server.events_received()
         server.receive_data(client_frame(Opcode.TEXT, b"y"))
         assert server.events_received() == []
 
 
-def deflate_pair(**params: bool | int) -> tuple[Connection, Connection]:
+def deflate_pair(**params: bool | int) -> tuple[Engine, Engine]:
     parameters = DeflateParameters(**params)  # type: ignore[arg-type]
-    client = Connection(server_side=False, deflate=PerMessageDeflate(parameters, server_side=False))
-    server = Connection(server_side=True, deflate=PerMessageDeflate(parameters, server_side=True))
+    client = Engine(server_side=False, deflate=PerMessageDeflate(parameters, server_side=False))
+    server = Engine(server_side=True, deflate=PerMessageDeflate(parameters, server_side=True))
     return client, server
 
 
@@ -216,7 +216,7 @@ class TestDeflate:
 
 class TestClosingHandshake:
     def test_server_initiated(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         server.send_close(1000, "bye")
         assert server.state is State.CLOSING and server.close_expected()
         assert sent_frames(server) == [Frame(Opcode.CLOSE, serialize_close(1000, "bye"))]
@@ -232,7 +232,7 @@ class TestClosingHandshake:
         assert server.should_close_transport
 
     def test_client_answers_and_waits_for_the_server_to_close_tcp(self) -> None:
-        client = Connection(server_side=False)
+        client = Engine(server_side=False)
         client.receive_data(serialize_frame(Opcode.CLOSE, serialize_close(4123, "server closed")))
         assert client.events_received() == [CloseReceived(CloseFrame(4123, "server closed"))]
         (answer,) = list(FrameParser(expect_mask=True).feed(client.data_to_send()))
@@ -242,42 +242,42 @@ class TestClosingHandshake:
         assert client.should_close_transport
 
     def test_server_echoes_the_code_and_the_reason(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         server.receive_data(client_frame(Opcode.CLOSE, serialize_close(3678, "raisin")))
         assert server.events_received() == [CloseReceived(CloseFrame(3678, "raisin"))]
         assert sent_frames(server) == [Frame(Opcode.CLOSE, serialize_close(3678, "raisin"))]
         assert server.close_sent == CloseFrame(3678, "raisin")
 
     def test_close_without_code_is_answered_without_code(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         server.receive_data(client_frame(Opcode.CLOSE))
         assert server.events_received() == [CloseReceived(CloseFrame(1005, ""))]
         assert sent_frames(server) == [Frame(Opcode.CLOSE, b"")]
         assert server.should_close_transport
 
     def test_close_mid_message_discards_the_partial_message(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         server.receive_data(
             client_frame(Opcode.TEXT, b"part", fin=False) + client_frame(Opcode.CLOSE, serialize_close(1000))
         )
         assert server.events_received() == [CloseReceived(CloseFrame(1000, ""))]
 
     def test_no_pong_after_our_close(self) -> None:
-        server = Connection(server_side=True)
+        server = Engine(server_side=True)
         server.send_close(1000)
         server.data_to_send()
         server.receive_data(client_frame(Opcode.PING, b"x"))
         assert server.data_to_send() == b""
 
     def test_eof_without_close(self) -> None:
-        client = Connection(server_side=False)
+        client = Engine(server_side=False)
         client.receive_eof()
         assert client.close_received is None and client.state is State.CLOSED
         with pytest.raises(ConnectionClosed):
             client.send_text("x")
 
     def test_fail(self) -> None:
-        client = Connection(server_side=False)
+        client = Engine(server_side=False)
         client.fail(1011, "keepalive ping timeout")
         (frame,) = list(FrameParser(expect_mask=True).feed(client.data_to_send()))
         assert frame == Frame(Opcode.CLOSE, serialize_close(1011, "keepalive ping timeout"))
@@ -290,7 +290,7 @@ class TestDeferredFailure:
     bad = client_frame(Opcode.TEXT, b"valid") + client_frame(5)  # then a reserved opcode
 
     def test_messages_before_the_error_are_delivered_and_may_be_answered(self) -> None:
-        server = Connection(server_side=True, defer_failure=True)
+        server = Engine(server_side=True, defer_failure=True)
         server.receive_data(self.bad)
         events = server.events_received()
         assert events[0] == TextMessage("valid") and isinstance(events[1], ProtocolFailure)
@@ -307,13 +307,13 @@ class TestDeferredFailure:
         assert server.should_close_transport and not server.failure_pending
 
     def test_a_local_close_carries_the_error_code(self) -> None:
-        server = Connection(server_side=True, defer_failure=True)
+        server = Engine(server_side=True, defer_failure=True)
         server.receive_data(client_frame(Opcode.TEXT, b"\xff"))
         server.send_close(1000, "bye")
         assert sent_frames(server) == [Frame(Opcode.CLOSE, serialize_close(1007, "invalid UTF-8"))]
         assert server.should_close_transport
 
     def test_fail_pending_without_a_failure_does_nothing(self) -> None:
-        server = Connection(server_side=True, defer_failure=True)
+        server = Engine(server_side=True, defer_failure=True)
         server.fail_pending()
         assert server.data_to_send() == b"" and not server.should_close_transport

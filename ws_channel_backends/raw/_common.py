@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 from ws_channel_core.options import Options
 
-from .deflate import DeflateParameters, PerMessageDeflate
-from .protocol import Connection
+from .engine import Engine
+from .engine.deflate import DeflateParameters, PerMessageDeflate
 
 __all__ = ["KNOWN_EXTRAS", "check_extras", "make_engine", "READ_SIZE", "running_library"]
 
@@ -33,10 +33,10 @@ def check_extras(extra: Mapping[str, object]) -> None:
         raise ValueError("extra['max_frame_size'] must be a positive int")
 
 
-def make_engine(options: Options, *, server_side: bool, deflate: DeflateParameters | None) -> Connection:
+def make_engine(options: Options, *, server_side: bool, deflate: DeflateParameters | None) -> Engine:
     """Build the engine for a connection whose handshake agreed on ``deflate``."""
     max_frame = options.extra.get("max_frame_size")
-    return Connection(
+    return Engine(
         server_side=server_side,
         max_size=options.max_size,
         max_frame_size=max_frame if isinstance(max_frame, int) else None,

@@ -4,11 +4,12 @@ Each channel runs two background tasks: a reader (receive, feed the engine, answ
 messages, pause when ``max_queue`` messages wait) and, with ``ping_interval``, a keepalive pinger.
 Where they live follows structured concurrency:
 
-- given a ``task_group`` (``channel_over_stream(..., task_group=tg)``), they run in it; the ``async
-  with`` forms (:func:`open_channel_over_stream`, :func:`open_memory_pair`, :func:`serve`) own one;
-- otherwise (plain ``await connect()`` on trio, or :func:`channel_over_stream` without a group) they run
-  as a trio *system task* (``trio.lowlevel.spawn_system_task``) or an asyncio task. Either way the
-  channel cancels them when it closes, and they never let an exception escape.
+- given a ``task_group`` (``streams.channel_over_stream(..., task_group=tg)``), they run in it; the
+  ``async with`` forms (:func:`.streams.open_channel_over_stream`, :func:`.streams.open_memory_pair`,
+  :func:`serve`) own one;
+- otherwise (plain ``await connect()`` on trio, or :func:`.streams.channel_over_stream` without a
+  group) they run as a trio *system task* (``trio.lowlevel.spawn_system_task``) or an asyncio task.
+  Either way the channel cancels them when it closes, and they never let an exception escape.
 
 Writing. Every outgoing frame is appended, whole and in engine order, to one pending buffer; one task
 at a time (whichever sender finds nobody writing) hands that buffer to ``stream.send`` until it is
@@ -27,8 +28,8 @@ cancellation that lands while a task is inside ``stream.send`` may leave part of
 then failed at once (aborted, ``close_code`` 1006, ``close_error`` saying why), so the peer sees a
 dropped connection, never a corrupt frame.
 
-Fragmented messages exist only at the engine level (``Connection.send_text(..., fin=False)``; the
-channel API sends whole messages) and are sent uncompressed: see :meth:`.Connection.send_text`.
+Fragmented messages exist only at the engine level (``Engine.send_text(..., fin=False)``; the
+channel API sends whole messages) and are sent uncompressed: see :meth:`.Engine.send_text`.
 """
 
 from __future__ import annotations
@@ -55,9 +56,8 @@ from ws_channel_core.options import ClientOptions, Options, ServerOptions
 from ws_channel_core.uri import WebSocketURI
 
 from ._common import READ_SIZE, make_engine, running_library
-from .deflate import DeflateParameters
-from .engine_channel import DRAIN_QUIET, EngineChannel
-from .handshake import (
+from .engine import Engine
+from .engine.handshake import (
     HttpReader,
     accept_request,
     build_request,
@@ -66,15 +66,10 @@ from .handshake import (
     request_bytes,
     upgrade_response_bytes,
 )
-from .protocol import Connection
+from .engine_channel import DRAIN_QUIET, EngineChannel
 
 __all__ = [
     "StreamChannel",
-    "channel_over_stream",
-    "open_channel_over_stream",
-    "memory_pair",
-    "open_memory_pair",
-    "MemoryByteStream",
     "connect",
     "serve",
     "AnyioServer",
@@ -108,7 +103,7 @@ def _addresses(stream: anyio.abc.ByteStream) -> tuple[Address, Address]:
 class StreamChannel(EngineChannel):
     """A WebSocket channel over an already-upgraded anyio byte stream (frames only, no HTTP).
 
-    Build it with :func:`channel_over_stream`, or get it from :func:`connect` / :func:`serve`.
+    Build it with :func:`.streams.channel_over_stream`, or get it from :func:`connect` / :func:`serve`.
     """
 
     __slots__ = (
@@ -121,7 +116,7 @@ class StreamChannel(EngineChannel):
     def __init__(
         self,
         stream: anyio.abc.ByteStream,
-        engine: Connection,
+        engine: Engine,
         *,
         protocol: str | None = None,
         options: Options,
@@ -496,143 +491,6 @@ class StreamChannel(EngineChannel):
                 return
 
 
-def _default_options(server_side: bool) -> Options:
-    return ServerOptions() if server_side else ClientOptions()
-
-
-def channel_over_stream(
-    stream: anyio.abc.ByteStream,
-    *,
-    server_side: bool,
-    protocol: str | None = None,
-    options: Options | None = None,
-    deflate: DeflateParameters | None = None,
-    task_group: anyio.abc.TaskGroup | None = None,
-    initial_data: bytes = b"",
-) -> StreamChannel:
-    """Speak WebSocket frames over ``stream``, which someone already upgraded (Dart's
-    ``WebSocketChannel(channel, serverSide:)``).
-
-    Args:
-        server_side: ``True`` when this end is the server (it expects masked frames).
-        protocol: the subprotocol agreed during the upgrade, exposed as ``channel.protocol``.
-        options: limits and timers (``max_size``, ``ping_interval``, ``close_timeout``,
-            ``max_queue``...); defaults to the role's defaults.
-        deflate: the permessage-deflate parameters agreed during the upgrade, if any.
-        task_group: where the background tasks run; see the module docstring when omitted.
-        initial_data: bytes already read from ``stream`` after the upgrade (the start of the frames).
-    """
-    opts = options if options is not None else _default_options(server_side)
-    engine = make_engine(opts, server_side=server_side, deflate=deflate)
-    return StreamChannel(
-        stream, engine, protocol=protocol, options=opts, task_group=task_group, initial_data=initial_data
-    )
-
-
-@asynccontextmanager
-async def open_channel_over_stream(
-    stream: anyio.abc.ByteStream,
-    *,
-    server_side: bool,
-    protocol: str | None = None,
-    options: Options | None = None,
-    deflate: DeflateParameters | None = None,
-    initial_data: bytes = b"",
-) -> AsyncIterator[StreamChannel]:
-    """:func:`channel_over_stream` with its own task group; closes the channel (1000) on exit."""
-    async with anyio.create_task_group() as task_group:
-        channel = channel_over_stream(
-            stream,
-            server_side=server_side,
-            protocol=protocol,
-            options=options,
-            deflate=deflate,
-            task_group=task_group,
-            initial_data=initial_data,
-        )
-        try:
-            yield channel
-        finally:
-            with anyio.CancelScope(shield=True):
-                await channel.close(1000)
-
-
-class MemoryByteStream(anyio.abc.ByteStream):
-    """One end of an in-memory byte pipe (bounded: a sender waits while 16 chunks are unread)."""
-
-    def __init__(
-        self,
-        send: anyio.abc.ObjectSendStream[bytes],
-        receive: anyio.abc.ObjectReceiveStream[bytes],
-    ) -> None:
-        self._send = send
-        self._receive = receive
-        self._leftover = b""
-
-    async def receive(self, max_bytes: int = 65536) -> bytes:
-        data = self._leftover
-        if not data:
-            try:
-                data = await self._receive.receive()
-            except anyio.EndOfStream:
-                raise
-        self._leftover = data[max_bytes:]
-        return data[:max_bytes]
-
-    async def send(self, item: bytes) -> None:
-        if item:
-            await self._send.send(bytes(item))
-
-    async def send_eof(self) -> None:
-        await self._send.aclose()
-
-    async def aclose(self) -> None:
-        await self._send.aclose()
-        await self._receive.aclose()
-
-    @property
-    def extra_attributes(self) -> dict[Any, Callable[[], Any]]:
-        return {}
-
-
-def memory_byte_stream_pair() -> tuple[MemoryByteStream, MemoryByteStream]:
-    """Two connected in-memory byte streams."""
-    a_send, b_receive = anyio.create_memory_object_stream[bytes](16)
-    b_send, a_receive = anyio.create_memory_object_stream[bytes](16)
-    return MemoryByteStream(a_send, a_receive), MemoryByteStream(b_send, b_receive)
-
-
-def memory_pair(
-    *,
-    client_options: Options | None = None,
-    server_options: Options | None = None,
-    task_group: anyio.abc.TaskGroup | None = None,
-) -> tuple[StreamChannel, StreamChannel]:
-    """A connected (client, server) pair of channels in memory, for users' tests; no handshake."""
-    a, b = memory_byte_stream_pair()
-    client = channel_over_stream(a, server_side=False, options=client_options, task_group=task_group)
-    server = channel_over_stream(b, server_side=True, options=server_options, task_group=task_group)
-    return client, server
-
-
-@asynccontextmanager
-async def open_memory_pair(
-    *, client_options: Options | None = None, server_options: Options | None = None
-) -> AsyncIterator[tuple[StreamChannel, StreamChannel]]:
-    """:func:`memory_pair` with its own task group; both channels are closed on exit."""
-    async with anyio.create_task_group() as task_group:
-        client, server = memory_pair(
-            client_options=client_options, server_options=server_options, task_group=task_group
-        )
-        try:
-            yield client, server
-        finally:
-            with anyio.CancelScope(shield=True):
-                async with anyio.create_task_group() as closing:
-                    closing.start_soon(_close_normally, client)
-                    closing.start_soon(_close_normally, server)
-
-
 # -- the HTTP upgrade over anyio streams ------------------------------------------------------
 
 
@@ -732,7 +590,7 @@ class _Agreed:
     __slots__ = ("engine", "protocol", "leftover", "request", "response")
 
     def __init__(
-        self, engine: Connection, protocol: str | None, leftover: bytes, request: Request, response: Response
+        self, engine: Engine, protocol: str | None, leftover: bytes, request: Request, response: Response
     ) -> None:
         self.engine = engine
         self.protocol = protocol
@@ -844,7 +702,3 @@ async def serve(handler: Handler, host: str, port: int, options: ServerOptions) 
 
 async def _close_going_away(channel: StreamChannel) -> None:
     await channel.close(1001)
-
-
-async def _close_normally(channel: StreamChannel) -> None:
-    await channel.close(1000)

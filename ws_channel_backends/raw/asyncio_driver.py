@@ -50,8 +50,8 @@ from ws_channel_core.options import ClientOptions, Options, ServerOptions
 from ws_channel_core.uri import WebSocketURI
 
 from ._common import make_engine
-from .engine_channel import DRAIN_QUIET, EngineChannel
-from .handshake import (
+from .engine import Engine
+from .engine.handshake import (
     HttpReader,
     ServerResult,
     accept_request,
@@ -61,7 +61,7 @@ from .handshake import (
     request_bytes,
     upgrade_response_bytes,
 )
-from .protocol import Connection
+from .engine_channel import DRAIN_QUIET, EngineChannel
 
 __all__ = ["AsyncioChannel", "connect", "serve", "AsyncioServer"]
 
@@ -112,7 +112,7 @@ class _WireProtocol(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self._view = _read_buffer()
         self.reader: HttpReader | None = HttpReader()
-        self.engine: Connection | None = None
+        self.engine: Engine | None = None
         self.channel: AsyncioChannel | None = None
         self.handshake_done: asyncio.Future[None] = self.loop.create_future()
         self.lost = False
@@ -301,7 +301,7 @@ class _WireProtocol(asyncio.BufferedProtocol):
         self._start(engine, result.protocol, request, response)
 
     def _start(
-        self, engine: Connection, protocol: str | None, request: Request | None, response: Response
+        self, engine: Engine, protocol: str | None, request: Request | None, response: Response
     ) -> None:
         reader = self.reader
         assert reader is not None
@@ -332,7 +332,7 @@ class AsyncioChannel(EngineChannel):
     def __init__(
         self,
         wire: _WireProtocol,
-        engine: Connection,
+        engine: Engine,
         protocol: str | None,
         request: Request | None,
         response: Response,

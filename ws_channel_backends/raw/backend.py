@@ -60,15 +60,14 @@ class RawBackend:
         check_extras(options.extra)
         return self._serve(handler, host, port, options)
 
-
     def open_pair(
         self, client_options: ClientOptions, server_options: ServerOptions
     ) -> AbstractAsyncContextManager[tuple[WebSocketChannel, WebSocketChannel]]:
         """A connected (client, server) pair in memory, no network: what the conformance suite's
-        channel-level cases run on besides TCP (``anyio_driver.open_memory_pair``)."""
-        from . import anyio_driver
+        channel-level cases run on besides TCP (``streams.open_memory_pair``)."""
+        from . import streams
 
-        return anyio_driver.open_memory_pair(client_options=client_options, server_options=server_options)
+        return streams.open_memory_pair(client_options=client_options, server_options=server_options)
 
 
 backend = RawBackend()

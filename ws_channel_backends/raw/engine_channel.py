@@ -10,8 +10,8 @@ from typing import Any
 from ws_channel_core.base import ChannelBase
 from ws_channel_core.channel import Message
 
-from .events import BinaryMessage, CloseReceived, Event, Pong, ProtocolFailure, TextMessage
-from .protocol import Connection
+from .engine import Engine
+from .engine.events import BinaryMessage, CloseReceived, Event, Pong, ProtocolFailure, TextMessage
 
 __all__ = ["EngineChannel", "DRAIN_QUIET"]
 
@@ -38,7 +38,7 @@ class EngineChannel(ChannelBase):
 
     __slots__ = ("_engine", "_queue", "_ended", "_max_queue", "_consuming", "_awaiting", "_dropped")
 
-    def __init__(self, engine: Connection, *, protocol: str | None, max_queue: int, **metadata: Any) -> None:
+    def __init__(self, engine: Engine, *, protocol: str | None, max_queue: int, **metadata: Any) -> None:
         super().__init__(protocol=protocol, **metadata)
         self._engine = engine
         self._queue: deque[Message] = deque()

@@ -267,7 +267,7 @@ class FrameParser:
     """A stand-alone incremental frame reader: bytes in, whole frames out (no reassembly).
 
     Enforces everything :func:`parse_header` does. Use it to inspect traffic or in tests; a
-    connection uses :class:`~.protocol.Connection`, which streams payloads instead.
+    connection uses :class:`~.engine.Engine`, which streams payloads instead.
     """
 
     def __init__(

@@ -2,17 +2,17 @@
 
 Drive it from any I/O layer::
 
-    conn = Connection(server_side=True, deflate=...)
-    conn.receive_data(chunk)             # bytes read from the socket
-    for event in conn.events_received():  # TextMessage, BinaryMessage, Ping, Pong, CloseReceived...
+    engine = Engine(server_side=True, deflate=...)
+    engine.receive_data(chunk)           # bytes read from the socket
+    for event in engine.events_received():  # TextMessage, BinaryMessage, Ping, Pong, CloseReceived...
         ...
-    sock.sendall(conn.data_to_send())     # bytes to write (pongs and close answers are queued for you)
-    if conn.should_close_transport:       # the closing handshake is over (or the peer broke a rule)
+    sock.sendall(engine.data_to_send())   # bytes to write (pongs and close answers are queued for you)
+    if engine.should_close_transport:     # the closing handshake is over (or the peer broke a rule)
         sock.close()
-    if conn.close_expected():             # arm a timer: abort the transport if it does not end in time
+    if engine.close_expected():           # arm a timer: abort the transport if it does not end in time
         ...
 
-Call :meth:`Connection.receive_eof` when the peer closes its side. Payloads are streamed: a data
+Call :meth:`Engine.receive_eof` when the peer closes its side. Payloads are streamed: a data
 frame is processed as its bytes arrive (UTF-8 checked, inflated, size-checked), so the engine's own
 buffer never holds more than one partial header or one control frame (at most 139 bytes), whatever
 the message size.
@@ -21,20 +21,20 @@ Bounded memory against a hostile peer. A fragmented message is gathered in one g
 (no object per fragment), checked against ``max_size`` before it grows (after inflating, when
 compressed), so a message costs at most ``max_size`` bytes however it is cut. Control frames cannot
 grow memory either: only the latest ping's pong is kept, in one slot that becomes bytes only when the
-driver calls :meth:`Connection.data_to_send` (RFC 6455 5.5.3 allows answering only the most recent
+driver calls :meth:`Engine.data_to_send` (RFC 6455 5.5.3 allows answering only the most recent
 ping), and consecutive pings are reported as one :class:`~.events.Ping` event. The driver learns its
-engine backlog from :attr:`Connection.bytes_pending`; it stops reading while its own write buffer is
+engine backlog from :attr:`Engine.bytes_pending`; it stops reading while its own write buffer is
 above ``write_limit``. Peer errors never raise out of :meth:`receive_data`: they become a
 :class:`~.events.ProtocolFailure` event, a queued close frame with the right code (1002, 1007, 1009)
-and :attr:`Connection.should_close_transport`.
+and :attr:`Engine.should_close_transport`.
 
 Deferred failure (``defer_failure=True``, what both drivers use): a peer error still stops all input
 at once and is still reported as :class:`~.events.ProtocolFailure`, after the complete messages that
-preceded the bad frame, but its close frame waits until the driver calls :meth:`Connection.fail_pending`
-(or :meth:`Connection.send_close`, or :meth:`Connection.fail`). Meanwhile the application may still
+preceded the bad frame, but its close frame waits until the driver calls :meth:`Engine.fail_pending`
+(or :meth:`Engine.send_close`, or :meth:`Engine.fail`). Meanwhile the application may still
 send, so an echo of those messages goes out before the close frame: the order a peer that pipelined
 "valid message, bad frame" expects (Autobahn 3.2-3.4, 4.1.3-4.1.5, 4.2.3-4.2.4, 5.15). The drivers
-call :meth:`~Connection.fail_pending` once the application has read every message received before the
+call :meth:`~Engine.fail_pending` once the application has read every message received before the
 error, or after ``close_timeout`` when it does not read.
 """
 
@@ -43,7 +43,6 @@ from __future__ import annotations
 from enum import Enum
 
 from ws_channel_core.errors import CloseFrame, ConnectionClosed, PayloadTooBig, ProtocolError
-from ws_channel_core.options import DEFAULT_MAX_SIZE
 
 from .deflate import PerMessageDeflate
 from .events import BinaryMessage, CloseReceived, Event, Ping, Pong, ProtocolFailure, TextMessage
@@ -51,7 +50,11 @@ from .frames import MAX_CONTROL_PAYLOAD, parse_close, parse_header, serialize_cl
 from .mask import apply_mask, mask_in_place
 from .utf8 import Utf8Decoder, decode_text
 
-__all__ = ["Connection", "State"]
+__all__ = ["Engine", "State", "DEFAULT_MAX_SIZE"]
+
+#: The default ``max_size`` (1 MiB), the same as ``ws_channel_core.options.DEFAULT_MAX_SIZE`` (not
+#: imported: the core's options module imports ``ssl``, and the engine imports no I/O module).
+DEFAULT_MAX_SIZE = 2**20
 
 _TEXT = 1
 _BINARY = 2
@@ -71,7 +74,7 @@ class State(Enum):
     CLOSED = 3
 
 
-class Connection:
+class Engine:
     """One WebSocket connection's protocol state, in either role.
 
     Args:

@@ -15,20 +15,54 @@ is what makes large client messages affordable. The raw backend still needs noth
 
 from __future__ import annotations
 
-__all__ = ["apply_mask", "mask_in_place"]
-
+import importlib.machinery
+import importlib.util
+import os
+import sys
 from collections.abc import Callable
+from typing import Any
+
+__all__ = ["apply_mask", "mask_in_place"]
 
 #: Payloads shorter than this use the big-integer XOR.
 _LANE_THRESHOLD = 1024
 #: Payloads from this size on use the C routine, when there is one.
 _C_THRESHOLD = 64
 
-_c_apply_mask: Callable[[bytes | bytearray | memoryview, bytes], bytes] | None
-try:
-    from websockets.speedups import apply_mask as _c_apply_mask
-except ImportError:  # websockets (or its compiled speedups) is not installed
-    _c_apply_mask = None
+
+
+def _load_c_apply_mask() -> Callable[[bytes | bytearray | memoryview, bytes], bytes] | None:
+    """websockets' C ``apply_mask``, loaded from its extension file without importing the websockets
+    package (whose ``__init__`` pulls in ``importlib.metadata`` and, through it, ``socket``: the
+    engine imports no I/O module). ``None`` when websockets or its compiled speedups are missing."""
+    module: Any = sys.modules.get("websockets.speedups")
+    if module is None:
+        try:
+            package = importlib.util.find_spec("websockets")
+        except (ImportError, ValueError):  # pragma: no cover - a broken installation
+            return None
+        if package is None or not package.submodule_search_locations:
+            return None
+        for folder in package.submodule_search_locations:
+            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+                path = os.path.join(folder, "speedups" + suffix)
+                if not os.path.exists(path):
+                    continue
+                spec = importlib.util.spec_from_file_location("websockets.speedups", path)
+                if spec is None or spec.loader is None:  # pragma: no cover
+                    continue
+                try:
+                    module = importlib.util.module_from_spec(spec)
+                    spec.loader.exec_module(module)
+                except ImportError:  # pragma: no cover - built for another interpreter
+                    continue
+                break
+            if module is not None:
+                break
+    return getattr(module, "apply_mask", None) if module is not None else None
+
+
+_c_apply_mask = _load_c_apply_mask()
 _IDENTITY = int.from_bytes(bytes(range(256)), "little")
 #: ``_TABLES[k]`` maps each byte ``b`` to ``b ^ k`` (64 KiB in all, built at import in well under 1 ms).
 _TABLES: tuple[bytes, ...] = tuple(
