@@ -890,10 +890,10 @@ async def test_an_event_loop_it_cannot_run_on_is_a_clear_lookup_error(
     import sniffio
 
     monkeypatch.setattr(sniffio, "current_async_library", lambda: "curio")
-    with pytest.raises(UnsupportedEventLoop, match="asyncio, trio, not on curio") as info:
+    with pytest.raises(UnsupportedEventLoop, match="does not run on curio") as info:
         await backend.connect(parse_uri("ws://127.0.0.1:1/"), ClientOptions())
     assert isinstance(info.value, LookupError)
-    with pytest.raises(UnsupportedEventLoop, match="act as a server on curio"):
+    with pytest.raises(UnsupportedEventLoop, match="it runs on: asyncio, trio"):
         async with backend.serve(echo, "127.0.0.1", 0, ServerOptions()):
             pass
 

@@ -18,7 +18,7 @@ from websockets.version import version as websockets_version
 
 from ws_channel_core.channel import Handler, WebSocketServer
 from ws_channel_core.options import ClientOptions, ServerOptions
-from ws_channel_core.registry import available_backends, get_backend
+from ws_channel_core.registry import UnsupportedEventLoop, check_event_loop, running_library
 from ws_channel_core.uri import WebSocketURI
 
 from ._errors import map_handshake_errors
@@ -28,46 +28,24 @@ from .channel import WebsocketsChannel
 
 __all__ = ["WebsocketsBackend", "WebsocketsServer", "UnsupportedEventLoop", "EVENT_LOOPS"]
 
+#: How long leaving ``serve()`` waits for handlers after closing their connections, when the server
+#: has no ``close_timeout``; handlers still running then are cancelled.
+DEFAULT_SHUTDOWN_GRACE = 10.0
+
 #: The event loops (anyio backend names) this backend runs on.
 EVENT_LOOPS: tuple[str, ...] = ("asyncio", "trio")
 
 
-class UnsupportedEventLoop(LookupError):
-    """The running event loop is one this backend cannot run on; the message names those that can."""
+def _on_trio(backend: WebsocketsBackend) -> bool:
+    """Whether the running loop is trio; the core's clear error for a loop this backend lacks.
 
-
-def _running_loop(role: str) -> str:
-    """The running async library, checked against :data:`EVENT_LOOPS`.
+    ``connect()`` / ``serve()`` already check; this covers a caller using the backend object directly.
 
     Raises:
-        UnsupportedEventLoop: the running loop is not supported; names the backends that support it.
+        UnsupportedEventLoop: the running loop is neither asyncio nor trio.
     """
-    try:
-        import sniffio  # trio requires it; without it the loop can only be asyncio
-    except ImportError:  # pragma: no cover - depends on the environment
-        return "asyncio"
-    try:
-        library = sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
-        library = "none"
-    if library in EVENT_LOOPS:
-        return library
-    able = []
-    for name in available_backends(role=role):
-        try:
-            loops = getattr(get_backend(name), "event_loops", ("asyncio",))
-        except LookupError:
-            continue
-        if library in loops:
-            able.append(name)
-    raise UnsupportedEventLoop(
-        f"the websockets backend runs on {', '.join(EVENT_LOOPS)}, not on {library}; "
-        f"backends that can act as a {role} on {library}: {', '.join(able) or 'none'}"
-    )
-
-#: How long leaving ``serve()`` waits for handlers after closing their connections, when the server
-#: has no ``close_timeout``; handlers still running then are cancelled.
-DEFAULT_SHUTDOWN_GRACE = 10.0
+    check_event_loop(backend)
+    return running_library() == "trio"
 
 
 class WebsocketsServer:
@@ -118,7 +96,7 @@ class WebsocketsBackend:
             ValueError: ``options.extra`` has a key this backend does not know.
             UnsupportedEventLoop: the running event loop is neither asyncio nor trio.
         """
-        if _running_loop("client") == "trio":
+        if _on_trio(self):
             from . import _trio
 
             return await _trio.connect(uri, options)  # type: ignore[return-value]
@@ -142,11 +120,12 @@ class WebsocketsBackend:
         """
         kwargs = server_kwargs(options)  # checks the options at the call
         grace = options.close_timeout if options.close_timeout is not None else DEFAULT_SHUTDOWN_GRACE
-        return _serving(handler, host, port, options, kwargs, grace)
+        return _serving(self, handler, host, port, options, kwargs, grace)
 
 
 @asynccontextmanager
 async def _serving(
+    backend: WebsocketsBackend,
     handler: Handler,
     host: str,
     port: int,
@@ -154,7 +133,7 @@ async def _serving(
     kwargs: dict[str, object],
     grace: float,
 ) -> AsyncIterator[WebSocketServer]:
-    if _running_loop("server") == "trio":
+    if _on_trio(backend):
         from . import _trio
 
         async with _trio.serving(handler, host, port, options, grace) as trio_server:
