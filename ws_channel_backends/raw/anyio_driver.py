@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import ssl as ssl_module
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -48,7 +47,7 @@ import anyio.abc
 from anyio.streams.tls import TLSListener
 
 from ws_channel_core.channel import Handler, Message
-from ws_channel_core.errors import InvalidHandshake, KeepaliveTimeout, WebSocketChannelError
+from ws_channel_core.errors import InvalidHandshake, WebSocketChannelError
 from ws_channel_core.handshake import error_response, generate_key
 from ws_channel_core.hooks import answer_upgrade_request, run_process_response
 from ws_channel_core.http import Address, Request, Response
@@ -108,9 +107,9 @@ class StreamChannel(EngineChannel):
 
     __slots__ = (
         "_aborting", "_bytes", "_bytes_closed", "_changed", "_close_timer_started", "_draining",
-        "_finished", "_in_process", "_initial", "_options", "_pending", "_ping_payload", "_pong_event",
-        "_receive_scope", "_scopes", "_sent_noted", "_task_group", "_write_broken", "_write_limit",
-        "_writing", "_written",
+        "_finished", "_in_process", "_initial", "_options", "_pending", "_pong_event",
+        "_receive_scope", "_scopes", "_task_group", "_write_broken", "_write_limit", "_writing",
+        "_written",
     )
 
     def __init__(
@@ -151,9 +150,7 @@ class StreamChannel(EngineChannel):
         self._write_limit = options.write_limit
         self._aborting = False
         self._scopes: list[anyio.CancelScope] = []
-        self._ping_payload: bytes | None = None
         self._pong_event: anyio.Event | None = None
-        self._sent_noted = False
         self._close_timer_started = False
         # After failing: read and discard until the peer goes quiet (see DRAIN_QUIET).
         self._draining = False
@@ -254,38 +251,21 @@ class StreamChannel(EngineChannel):
         finally:
             self._in_process = False
 
-    def _pong(self, payload: bytes) -> None:
-        if payload == self._ping_payload and self._pong_event is not None:
+    def _pong_received(self) -> None:
+        if self._pong_event is not None:
             self._pong_event.set()
 
-    def _defer_failure(self) -> None:
-        """The peer broke the protocol: fail now, or once the messages before the error are read.
+    def _arm_failure_timer(self, timeout: float) -> None:
+        async def failure_timer() -> None:
+            await anyio.sleep(timeout)
+            await self._fail_pending()
 
-        Same policy as the asyncio driver: the close frame waits until the stream is read past the
-        messages that preceded the error, the application closes, or ``close_timeout`` passes.
-        """
-        timeout = self._options.close_timeout
-        if not self._queue or not timeout:
-            self._engine.fail_pending()
-        else:
-            self._spawn(self._failure_timer)
-
-    async def _failure_timer(self) -> None:
-        assert self._options.close_timeout is not None
-        await anyio.sleep(self._options.close_timeout)
-        await self._fail_pending()
+        self._spawn(failure_timer)
 
     async def _fail_pending(self) -> None:
         if self._engine.failure_pending and not self._finished:
             self._engine.fail_pending()
             await self._flush()
-
-    def _note_sent(self) -> None:
-        """Record our close frame as soon as the engine queued it (it is the next thing written)."""
-        engine = self._engine
-        if not self._sent_noted and engine.close_sent is not None:
-            self._sent_noted = True
-            self._note_close_sent(engine.close_sent)
 
     async def _flush(self) -> None:
         engine = self._engine
@@ -425,31 +405,23 @@ class StreamChannel(EngineChannel):
 
     # -- writing -------------------------------------------------------------------------------
 
-    async def _send_message(self, message: Message) -> None:
-        if self._finished:
-            raise self._closed_error()
-        if self._write_broken:
-            raise self._closed_error()
-        engine = self._engine
-        try:
-            if type(message) is str:
-                engine.send_text(message)
-            else:
-                engine.send_binary(message)  # type: ignore[arg-type]
-        except WebSocketChannelError:
-            raise self._closed_error() from None
+    def _write_pieces(self, pieces: list[bytes]) -> bool:
         # No checkpoint between the engine and the queue: frames keep the engine's order.
-        if not await self._write(engine.data_to_send()):
+        if self._write_broken or self._bytes_closed:
+            return True  # _wait_for_room raises
+        pending = self._pending
+        for piece in pieces:
+            pending += piece
+        return True  # the sender writes (or waits behind the writer): see _write
+
+    async def _wait_for_room(self) -> None:
+        if not await self._write(b""):
             raise self._closed_error()
 
-    def _start_close(self, code: int | None, reason: str) -> None:
-        if self._finished:
-            return
-        engine = self._engine
-        if engine.close_sent is None and not engine.should_close_transport:
-            engine.send_close(code, reason)
-        self._note_sent()
-        self._closing_started()
+    def _transport_gone(self) -> bool:
+        return self._finished
+
+    def _close_queued(self) -> None:
         self._notify()  # a reader waiting for room re-checks: closing may stop the pause
         self._spawn(self._flush)  # writes the close frame and arms the close timer
 
@@ -471,12 +443,9 @@ class StreamChannel(EngineChannel):
             await anyio.sleep(interval)
             if engine.close_expected() or self._finished:
                 return
-            if engine.failure_pending:
-                continue
-            payload = os.urandom(4)
-            self._ping_payload = payload
             pong = self._pong_event = anyio.Event()
-            engine.send_ping(payload)
+            if not self._queue_keepalive_ping():
+                continue  # a peer error is pending: the connection is failing
             await self._flush()
             if timeout is None:
                 continue
@@ -485,8 +454,7 @@ class StreamChannel(EngineChannel):
             if not pong.is_set():
                 if engine.close_expected():
                     return
-                self._note_error(KeepaliveTimeout(f"no pong within {timeout} s (keepalive)"))
-                engine.fail(1011, "keepalive ping timeout")
+                self._keepalive_failed(timeout)
                 await self._flush()
                 return
 

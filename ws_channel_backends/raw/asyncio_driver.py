@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import ssl as ssl_module
 import threading
 import weakref
@@ -40,8 +39,6 @@ from typing import Any, TypeVar, cast
 from ws_channel_core.channel import Handler, Message
 from ws_channel_core.errors import (
     InvalidHandshake,
-    KeepaliveTimeout,
-    WebSocketChannelError,
 )
 from ws_channel_core.handshake import error_response, generate_key
 from ws_channel_core.hooks import answer_upgrade_request, run_process_response
@@ -70,6 +67,8 @@ _thread_state = threading.local()
 #: large as the transport's own reads (256 KiB): a 1 MiB message then takes 4 trips through the
 #: engine instead of 16, and idle connections still pay nothing for it.
 BUFFER_SIZE = 2**18
+#: A frame with at least this much payload still to come is read into its own buffer directly.
+DIRECT_READ_MIN = 2**16
 
 logger = logging.getLogger("ws_channel.raw")
 _T = TypeVar("_T")
@@ -101,8 +100,8 @@ class _WireProtocol(asyncio.BufferedProtocol):
     """One TCP/TLS/Unix connection: the HTTP upgrade first, then WebSocket frames via the engine."""
 
     __slots__ = (
-        "__weakref__", "_timer", "_view", "channel", "engine", "handshake_done", "hooks", "key", "loop",
-        "lost", "on_open", "options", "reader", "request", "server_side", "transport", "uri",
+        "__weakref__", "_direct", "_timer", "_view", "channel", "engine", "handshake_done", "hooks",
+        "key", "loop", "lost", "on_open", "options", "reader", "request", "server_side", "transport", "uri",
     )
 
     def __init__(self, options: Options, *, server_side: bool) -> None:
@@ -111,6 +110,7 @@ class _WireProtocol(asyncio.BufferedProtocol):
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self._view = _read_buffer()
+        self._direct = False  # the last get_buffer handed out the engine's frame buffer
         self.reader: HttpReader | None = HttpReader()
         self.engine: Engine | None = None
         self.channel: AsyncioChannel | None = None
@@ -148,11 +148,22 @@ class _WireProtocol(asyncio.BufferedProtocol):
             transport.write(request_bytes(self.request))
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        engine = self.engine
+        if engine is not None:
+            # The rest of a large frame is read straight into its message buffer (no copy).
+            view = engine.payload_buffer(DIRECT_READ_MIN)
+            if view is not None:
+                self._direct = True
+                return view
         return self._view
 
     def buffer_updated(self, nbytes: int) -> None:
         channel = self.channel
-        if channel is not None:
+        if self._direct:
+            self._direct = False
+            assert channel is not None
+            channel._feed_direct(nbytes)
+        elif channel is not None:
             channel._feed(self._view[:nbytes])
         else:
             self._handshake_data(self._view[:nbytes])
@@ -324,9 +335,8 @@ class AsyncioChannel(EngineChannel):
 
     __slots__ = (
         "_close_timer", "_cork", "_cork_scheduled", "_cork_size", "_drain_seen", "_drain_timer",
-        "_drain_waiters", "_draining", "_failure_timer", "_loop", "_options", "_ping_payload",
-        "_ping_timer", "_reading_paused", "_sent_noted", "_transport", "_waiter", "_wire",
-        "_write_paused",
+        "_drain_waiters", "_draining", "_failure_timer", "_loop", "_options", "_ping_timer",
+        "_reading_paused", "_transport", "_waiter", "_wire", "_write_paused",
     )
 
     def __init__(
@@ -368,16 +378,23 @@ class AsyncioChannel(EngineChannel):
         self._draining = False
         self._drain_seen = False
         self._ping_timer: asyncio.TimerHandle | None = None
-        self._ping_payload: bytes | None = None
-        self._sent_noted = False
         if options.ping_interval is not None:
             self._ping_timer = self._loop.call_later(options.ping_interval, self._keepalive_ping)
 
     # -- incoming ------------------------------------------------------------------------------
 
+    def _feed_direct(self, nbytes: int) -> None:
+        """``nbytes`` of a frame's payload were read into the engine's frame buffer."""
+        engine = self._engine
+        engine.payload_received(nbytes)
+        self._after_input(engine)
+
     def _feed(self, data: bytes | memoryview) -> None:
         engine = self._engine
         engine.receive_data(data)
+        self._after_input(engine)
+
+    def _after_input(self, engine: Engine) -> None:
         self._dispatch(engine.events_received())
         queue = self._queue
         if queue or self._ended:
@@ -389,17 +406,8 @@ class AsyncioChannel(EngineChannel):
         if (len(queue) >= self._max_queue or self._write_paused) and not self._reading_paused:
             self._update_reading()
 
-    def _defer_failure(self) -> None:
-        """The peer broke the protocol: fail now, or once the messages before the error are read.
-
-        The engine holds the close frame back (``defer_failure``) so that the application can answer
-        the complete messages that arrived before the bad frame; it is sent when the stream is read
-        past them, when the application closes, or after ``close_timeout`` (see :mod:`.protocol`).
-        """
-        timeout = self._options.close_timeout
-        if not self._queue or not timeout:
-            self._engine.fail_pending()
-        elif self._failure_timer is None:
+    def _arm_failure_timer(self, timeout: float) -> None:
+        if self._failure_timer is None:
             self._failure_timer = self._loop.call_later(timeout, self._fail_pending)
 
     def _fail_pending(self) -> None:
@@ -415,9 +423,7 @@ class AsyncioChannel(EngineChannel):
         transport = self._transport
         if data and not transport.is_closing():
             transport.write(data)
-        if not self._sent_noted and engine.close_sent is not None:
-            self._sent_noted = True
-            self._note_close_sent(engine.close_sent)
+        self._note_sent()
         if engine.should_close_transport:
             self._end_stream()
             if self._draining:
@@ -542,36 +548,36 @@ class AsyncioChannel(EngineChannel):
 
     # -- outgoing ------------------------------------------------------------------------------
 
-    async def _send_message(self, message: Message) -> None:
-        engine = self._engine
-        if self._wire.lost:
-            raise self._closed_error()
-        try:
-            if type(message) is str:
-                engine.send_text(message)
+    def _write_pieces(self, pieces: list[bytes]) -> bool:
+        if len(pieces) == 1:
+            data = pieces[0]
+            cork = self._cork
+            if self._queue or cork:
+                # More received messages wait to be handled: coalesce (see the module docstring).
+                cork.append(data)
+                self._cork_size += len(data)
+                if self._cork_size >= self._options.write_limit:
+                    self._uncork()
+                elif not self._cork_scheduled:
+                    self._cork_scheduled = True
+                    self._loop.call_soon(self._uncork_soon)
             else:
-                engine.send_binary(message)  # type: ignore[arg-type]
-        except WebSocketChannelError:
-            raise self._closed_error() from None
-        data = engine.data_to_send()
-        cork = self._cork
-        if self._queue or cork:
-            # More received messages wait to be handled: coalesce (see the module docstring).
-            cork.append(data)
-            self._cork_size += len(data)
-            if self._cork_size >= self._options.write_limit:
-                self._uncork()
-            elif not self._cork_scheduled:
-                self._cork_scheduled = True
-                self._loop.call_soon(self._uncork_soon)
+                self._transport.write(data)
         else:
-            self._transport.write(data)
-        if self._write_paused:
-            waiter = self._loop.create_future()
-            self._drain_waiters.append(waiter)
-            if self._reading_paused:
-                self._update_reading()  # a sender waits for room: reading must go on
-            await waiter
+            # A large frame (header, payload) or frames behind a pong: each piece as it is, no join.
+            if self._cork:
+                self._uncork()
+            write = self._transport.write
+            for piece in pieces:
+                write(piece)
+        return self._write_paused
+
+    async def _wait_for_room(self) -> None:
+        waiter = self._loop.create_future()
+        self._drain_waiters.append(waiter)
+        if self._reading_paused:
+            self._update_reading()  # a sender waits for room: reading must go on
+        await waiter
 
     def _uncork(self) -> None:
         """Write the coalesced frames as one piece."""
@@ -594,13 +600,10 @@ class AsyncioChannel(EngineChannel):
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _start_close(self, code: int | None, reason: str) -> None:
-        if self._wire.lost:
-            return
-        engine = self._engine
-        if engine.close_sent is None and not engine.should_close_transport:
-            engine.send_close(code, reason)
-        self._closing_started()
+    def _transport_gone(self) -> bool:
+        return self._wire.lost
+
+    def _close_queued(self) -> None:
         if self._reading_paused:
             self._update_reading()  # nobody reads: the peer's close frame must still be seen
         self._flush()  # writes the close frame and arms the close timer
@@ -611,31 +614,24 @@ class AsyncioChannel(EngineChannel):
     # -- keepalive -----------------------------------------------------------------------------
 
     def _keepalive_ping(self) -> None:
-        engine = self._engine
-        if self._wire.lost or engine.close_expected() or engine.failure_pending:
+        if self._wire.lost or not self._queue_keepalive_ping():
             return
-        payload = os.urandom(4)
-        self._ping_payload = payload
-        engine.send_ping(payload)
         self._flush()
         timeout = self._options.ping_timeout
         if timeout is not None:
             self._ping_timer = self._loop.call_later(timeout, self._keepalive_timeout)
 
-    def _pong(self, payload: bytes) -> None:
-        if self._ping_payload is not None and payload == self._ping_payload:
-            self._ping_payload = None
-            if self._ping_timer is not None:
-                self._ping_timer.cancel()
-            interval = self._options.ping_interval
-            if interval is not None:
-                self._ping_timer = self._loop.call_later(interval, self._keepalive_ping)
+    def _pong_received(self) -> None:
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+        interval = self._options.ping_interval
+        if interval is not None:
+            self._ping_timer = self._loop.call_later(interval, self._keepalive_ping)
 
     def _keepalive_timeout(self) -> None:
         if self._wire.lost:
             return
-        self._note_error(KeepaliveTimeout(f"no pong within {self._options.ping_timeout} s (keepalive)"))
-        self._engine.fail(1011, "keepalive ping timeout")
+        self._keepalive_failed(self._options.ping_timeout)
         self._flush()
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from abc import abstractmethod
 from collections import deque
 from typing import Any
 
 from ws_channel_core.base import ChannelBase
 from ws_channel_core.channel import Message
+from ws_channel_core.errors import KeepaliveTimeout, WebSocketChannelError
 
 from .engine import Engine
 from .engine.events import BinaryMessage, CloseReceived, Event, Pong, ProtocolFailure, TextMessage
@@ -34,9 +36,19 @@ class EngineChannel(ChannelBase):
     peer's close frame and are delivered. ``_consuming`` tells whether the application reads the
     stream since it closed: if it does, a full queue pauses reading as usual; if it does not, reading
     goes on (the peer's close frame must be seen) and messages beyond ``max_queue`` are dropped.
+
+    Sending and closing run here, once for both drivers (as websockets' one ``send_context``): the
+    engine frames the message (its check is the only "closed?" check after the core's), the driver
+    writes or queues the pieces without blocking (:meth:`_write_pieces`), and only when that left the
+    write buffer above ``write_limit`` does the sender wait (:meth:`_wait_for_room`): a send that fits
+    completes without a suspension. Closing (:meth:`_start_close`), the deferred failure policy and
+    the keepalive ping/pong bookkeeping are shared the same way; drivers supply timers and I/O.
     """
 
-    __slots__ = ("_engine", "_queue", "_ended", "_max_queue", "_consuming", "_awaiting", "_dropped")
+    __slots__ = (
+        "_engine", "_queue", "_ended", "_max_queue", "_consuming", "_awaiting", "_dropped",
+        "_ping_payload", "_sent_noted",
+    )
 
     def __init__(self, engine: Engine, *, protocol: str | None, max_queue: int, **metadata: Any) -> None:
         super().__init__(protocol=protocol, **metadata)
@@ -47,14 +59,104 @@ class EngineChannel(ChannelBase):
         self._consuming = False
         self._awaiting = False  # a task waits in _receive_message for the next message
         self._dropped = 0
+        self._ping_payload: bytes | None = None  # the keepalive ping awaiting its pong
+        self._sent_noted = False  # our close frame is recorded in the channel's bookkeeping
+
+    # -- what a driver supplies ----------------------------------------------------------------
 
     @abstractmethod
-    def _pong(self, payload: bytes) -> None:
-        """A pong arrived: the driver matches it against its keepalive ping."""
+    def _write_pieces(self, pieces: list[bytes]) -> bool:
+        """Write (or queue, in engine order) the pieces of one outgoing message; never blocks.
+
+        Returns ``True`` when the sender must then await :meth:`_wait_for_room`.
+        """
 
     @abstractmethod
+    async def _wait_for_room(self) -> None:
+        """Wait until the bytes waiting to be written fall to ``write_limit``; raise
+        ``self._closed_error()`` when writing became impossible meanwhile."""
+
+    @abstractmethod
+    def _transport_gone(self) -> bool:
+        """Whether the connection is already gone (nothing can be written any more)."""
+
+    @abstractmethod
+    def _close_queued(self) -> None:
+        """Our close frame is queued in the engine: let reading go on, write it, arm the close timer."""
+
+    @abstractmethod
+    def _arm_failure_timer(self, timeout: float) -> None:
+        """Call the engine's ``fail_pending`` (and flush) after ``timeout`` unless it already ran."""
+
+    @abstractmethod
+    def _pong_received(self) -> None:
+        """The pong of the keepalive ping arrived."""
+
+    # -- sending and closing, shared ----------------------------------------------------------
+
+    async def _send_message(self, message: Message) -> None:
+        engine = self._engine
+        try:
+            if type(message) is str:
+                engine.send_text(message)
+            else:
+                engine.send_binary(message)  # type: ignore[arg-type]
+        except WebSocketChannelError:
+            raise self._closed_error() from None
+        if self._write_pieces(engine.pieces_to_send()):
+            await self._wait_for_room()
+
+    def _start_close(self, code: int | None, reason: str) -> None:
+        if self._transport_gone():
+            return
+        engine = self._engine
+        if engine.close_sent is None and not engine.should_close_transport:
+            engine.send_close(code, reason)
+        self._note_sent()
+        self._closing_started()
+        self._close_queued()
+
+    def _note_sent(self) -> None:
+        """Record our close frame as soon as the engine queued it (it is the next thing written)."""
+        engine = self._engine
+        if not self._sent_noted and engine.close_sent is not None:
+            self._sent_noted = True
+            self._note_close_sent(engine.close_sent)
+
     def _defer_failure(self) -> None:
-        """The peer broke the protocol: the driver fails now or once earlier messages are read."""
+        """The peer broke the protocol: fail now, or once the messages before the error are read.
+
+        The engine holds the close frame back (``defer_failure``) so that the application can answer
+        the complete messages that arrived before the bad frame; it is sent when the stream is read
+        past them, when the application closes, or after ``close_timeout`` (see :mod:`.engine.engine`).
+        """
+        timeout = self._close_timeout
+        if not self._queue or not timeout:
+            self._engine.fail_pending()
+        else:
+            self._arm_failure_timer(timeout)
+
+    # -- keepalive, shared ---------------------------------------------------------------------
+
+    def _queue_keepalive_ping(self) -> bool:
+        """Queue a keepalive ping in the engine; ``False`` when none is due (closing, or failing)."""
+        engine = self._engine
+        if engine.close_expected() or engine.failure_pending:
+            return False
+        payload = os.urandom(4)
+        self._ping_payload = payload
+        engine.send_ping(payload)
+        return True
+
+    def _pong(self, payload: bytes) -> None:
+        if self._ping_payload is not None and payload == self._ping_payload:
+            self._ping_payload = None
+            self._pong_received()
+
+    def _keepalive_failed(self, timeout: float | None) -> None:
+        """No pong came within ``timeout``: record why and fail the connection (1011) in the engine."""
+        self._note_error(KeepaliveTimeout(f"no pong within {timeout} s (keepalive)"))
+        self._engine.fail(1011, "keepalive ping timeout")
 
     def _queue_blocks_reading(self) -> bool:
         """Whether a full queue should pause reading now (never while closing with nobody reading)."""

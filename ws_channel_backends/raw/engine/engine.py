@@ -46,7 +46,15 @@ from ws_channel_core.errors import CloseFrame, ConnectionClosed, PayloadTooBig, 
 
 from .deflate import PerMessageDeflate
 from .events import BinaryMessage, CloseReceived, Event, Ping, Pong, ProtocolFailure, TextMessage
-from .frames import MAX_CONTROL_PAYLOAD, parse_close, parse_header, serialize_close, serialize_frame
+from .frames import (
+    MAX_CONTROL_PAYLOAD,
+    frame_header,
+    new_mask_key,
+    parse_close,
+    parse_header,
+    serialize_close,
+    serialize_frame,
+)
 from .mask import apply_mask, mask_in_place
 from .utf8 import Utf8Decoder, decode_text
 
@@ -61,6 +69,9 @@ _BINARY = 2
 _CLOSE = 8
 _PING = 9
 _PONG = 10
+#: From this payload size on, an outgoing frame's header and payload are queued as two pieces, never
+#: concatenated (the payload object itself is written; a client's is masked in one pass).
+_SPLIT_SIZE = 2**14
 
 
 class State(Enum):
@@ -89,8 +100,9 @@ class Engine:
     """
 
     __slots__ = (
-        "_buf", "_decoder", "_events", "_frame_fin", "_frame_key", "_frame_left", "_frame_offset",
-        "_in_frame", "_mask", "_msg_buf", "_msg_compressed", "_msg_opcode", "_msg_size", "_out",
+        "_buf", "_decoder", "_events", "_frame_buf", "_frame_fin", "_frame_key", "_frame_left",
+        "_frame_offset", "_in_frame", "_mask", "_msg_buf", "_msg_compressed", "_msg_opcode",
+        "_msg_size", "_out",
         "_pong", "_send_fragmenting", "_should_close", "close_received", "close_sent",
         "defer_failure", "deflate", "eof_received", "error", "failure_pending", "max_frame_size",
         "max_size", "server_side", "state",
@@ -133,6 +145,9 @@ class Engine:
         self._frame_key: bytes | None = None
         self._frame_offset = 0
         self._in_frame = False
+        # A whole message in one frame that did not arrive in one read: its payload is received
+        # into this buffer of the announced size (the driver may read into it directly).
+        self._frame_buf: bytearray | None = None
         # The message being reassembled.
         self._msg_opcode = 0
         self._msg_compressed = False
@@ -181,7 +196,12 @@ class Engine:
         while pos < size:
             if self._in_frame:
                 take = min(self._frame_left, size - pos)
-                self._payload(buf[pos : pos + take], take == self._frame_left)
+                if self._frame_buf is not None:
+                    start = self._frame_offset
+                    self._frame_buf[start : start + take] = buf[pos : pos + take]
+                    self._filled(take)
+                else:
+                    self._payload(buf[pos : pos + take], take == self._frame_left)
                 pos += take
                 continue
             header = parse_header(
@@ -236,9 +256,77 @@ class Engine:
             self._frame_key = key
             self._frame_offset = 0
             pos = start
-            if length == 0:
+            if fin and opcode != 0 and not self._msg_compressed:
+                # A whole message whose payload is still arriving: one buffer of its announced size
+                # (checked against max_size above), filled in place, no growing or joining.
+                self._frame_buf = bytearray(length)
+                self._msg_size = length
+            elif length == 0:
                 self._payload(b"", True)
         return pos
+
+    # -- a whole message received into one buffer ----------------------------------------------
+
+    def payload_buffer(self, minimum: int = 0) -> memoryview | None:
+        """Where the driver may read the rest of the current frame's payload directly.
+
+        Returns a writable view of the part of the frame's buffer still to fill (at least ``minimum``
+        bytes of it), or ``None`` when no such frame is in progress (then read elsewhere and call
+        :meth:`receive_data`). After reading ``n`` bytes into it, call :meth:`payload_received`.
+        """
+        frame_buf = self._frame_buf
+        if (
+            frame_buf is None
+            or self._frame_left < minimum
+            or self._frame_left == 0
+            or self._should_close
+            or self.error is not None
+        ):
+            return None
+        return memoryview(frame_buf)[self._frame_offset :]
+
+    def payload_received(self, nbytes: int) -> None:
+        """``nbytes`` were read into the view :meth:`payload_buffer` returned. Never raises."""
+        try:
+            self._filled(nbytes)
+        except ProtocolError as exc:
+            self._fail_from_peer(exc)
+
+    def _filled(self, nbytes: int) -> None:
+        """``nbytes`` more of the frame buffer hold payload (still masked, if the peer masks)."""
+        frame_buf = self._frame_buf
+        assert frame_buf is not None
+        start = self._frame_offset
+        end = self._frame_offset = start + nbytes
+        left = self._frame_left = self._frame_left - nbytes
+        key = self._frame_key
+        text = self._msg_opcode == _TEXT
+        if text and nbytes:
+            # Check UTF-8 as the bytes arrive, to fail at the first invalid byte (Autobahn 6.4.x).
+            decoder = self._decoder
+            if decoder is None:
+                decoder = self._decoder = Utf8Decoder()
+            if key is not None:
+                with memoryview(frame_buf) as view:
+                    piece = apply_mask(view[start:end], key, start)
+                frame_buf[start:end] = piece  # unmasked in place, piece by piece
+                decoder.check(piece, left == 0)
+            else:
+                with memoryview(frame_buf) as view, view[start:end] as piece_view:
+                    decoder.check(piece_view, left == 0)
+        if left:
+            return
+        self._in_frame = False
+        self._frame_buf = None
+        self._msg_opcode = 0
+        if text:
+            if self._decoder is not None:
+                self._decoder.reset()
+            self._events.append(TextMessage(str(frame_buf, "utf-8")))  # checked piece by piece
+        elif key is not None:
+            self._events.append(BinaryMessage(apply_mask(frame_buf, key)))  # the one copy: unmasking
+        else:
+            self._events.append(BinaryMessage(bytes(frame_buf)))  # the one copy: bytes for the app
 
     def _payload(self, chunk: bytes | bytearray | memoryview, frame_done: bool) -> None:
         """Process one piece of the current data frame's payload."""
@@ -319,6 +407,7 @@ class Engine:
 
     def _fail_from_peer(self, error: ProtocolError) -> None:
         self.error = error
+        self._frame_buf = None
         self._events.append(ProtocolFailure(error))
         if self.defer_failure:
             self.failure_pending = True
@@ -372,7 +461,7 @@ class Engine:
         if not self._send_fragmenting:
             raise RuntimeError("no fragmented message in progress")
         self._send_fragmenting = not fin
-        self._out.append(serialize_frame(0, data, fin=fin, mask=self._mask))
+        self._queue_frame(0, data, fin)
 
     def _send_data(self, opcode: int, data: bytes | bytearray | memoryview, fin: bool) -> None:
         self._check_open()
@@ -382,10 +471,29 @@ class Engine:
         if fin and deflate is not None and len(data) > 0:
             compressed = deflate.compress(bytes(data))
             if compressed is not None:
-                self._out.append(serialize_frame(opcode, compressed, rsv1=True, mask=self._mask))
+                self._queue_frame(opcode, compressed, True, rsv1=True)
                 return
         self._send_fragmenting = not fin
-        self._out.append(serialize_frame(opcode, data, fin=fin, mask=self._mask))
+        self._queue_frame(opcode, data, fin)
+
+    def _queue_frame(
+        self, opcode: int, data: bytes | bytearray | memoryview, fin: bool, *, rsv1: bool = False
+    ) -> None:
+        size = len(data)
+        if size < _SPLIT_SIZE:
+            self._out.append(serialize_frame(opcode, data, fin=fin, rsv1=rsv1, mask=self._mask))
+            return
+        # Large: header and payload stay two pieces (no concatenation copy); a client masks the
+        # payload in one pass into a new object, which is what gets written.
+        header = frame_header(opcode, size, fin=fin, rsv1=rsv1, mask=self._mask)
+        out = self._out
+        if self._mask:
+            key = new_mask_key()
+            out.append(header + key)
+            out.append(apply_mask(data, key))
+        else:
+            out.append(header)
+            out.append(data if type(data) is bytes else bytes(data))
 
     def send_ping(self, payload: bytes = b"") -> None:
         """Queue a ping (payload at most 125 bytes). Raises ``ConnectionClosed`` after a close."""
@@ -471,6 +579,17 @@ class Engine:
             data = b"".join(out)
         out.clear()
         return data
+
+    def pieces_to_send(self) -> list[bytes]:
+        """Like :meth:`data_to_send`, as the list of pieces to write in order, not joined: a large
+        frame is two pieces, its header and its payload (the object the application sent, when
+        nothing had to change in it), so a driver writes it without copying it."""
+        if self._pong is not None:
+            self._take_pong()
+        out = self._out
+        if out:
+            self._out = []
+        return out
 
     @property
     def should_close_transport(self) -> bool:

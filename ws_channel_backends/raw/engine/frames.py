@@ -42,6 +42,7 @@ __all__ = [
     "FrameParser",
     "parse_header",
     "serialize_frame",
+    "frame_header",
     "serialize_close",
     "parse_close",
     "new_mask_key",
@@ -202,6 +203,19 @@ def parse_header(
         key = bytes(buf[end : end + 4])
         end += 4
     return Header(fin, rsv1, opcode, length, key, end)
+
+
+def frame_header(
+    opcode: int, size: int, *, fin: bool = True, rsv1: bool = False, mask: bool = False
+) -> bytes:
+    """Return the header of a frame with a ``size``-byte payload (without the masking key)."""
+    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
+    mask_bit = 0x80 if mask else 0
+    if size < 126:
+        return bytes((first, mask_bit | size))
+    if size < 65536:
+        return _PACK_16(first, mask_bit | 126, size)
+    return _PACK_64(first, mask_bit | 127, size)
 
 
 def serialize_frame(
