@@ -40,6 +40,7 @@ error, or after ``close_timeout`` when it does not read.
 
 from __future__ import annotations
 
+import secrets
 from enum import Enum
 
 from ws_channel_core.errors import CloseFrame, ConnectionClosed, PayloadTooBig, ProtocolError
@@ -49,7 +50,6 @@ from .events import BinaryMessage, CloseReceived, Event, Ping, Pong, ProtocolFai
 from .frames import (
     MAX_CONTROL_PAYLOAD,
     frame_header,
-    new_mask_key,
     parse_close,
     parse_header,
     serialize_close,
@@ -69,6 +69,8 @@ _BINARY = 2
 _CLOSE = 8
 _PING = 9
 _PONG = 10
+#: First header bytes of an unfragmented text or binary frame without RSV bits.
+_SMALL_FIRST = frozenset((0x81, 0x82))
 #: From this payload size on, an outgoing frame's header and payload are queued as two pieces, never
 #: concatenated (the payload object itself is written; a client's is masked in one pass).
 _SPLIT_SIZE = 2**14
@@ -101,8 +103,8 @@ class Engine:
 
     __slots__ = (
         "_buf", "_decoder", "_events", "_frame_buf", "_frame_fin", "_frame_key", "_frame_left",
-        "_frame_offset", "_in_frame", "_mask", "_msg_buf", "_msg_compressed", "_msg_opcode",
-        "_msg_size", "_out",
+        "_frame_offset", "_in_frame", "_key_pos", "_keys", "_mask", "_msg_buf", "_msg_compressed",
+        "_msg_opcode", "_msg_size", "_out",
         "_pong", "_send_fragmenting", "_should_close", "close_received", "close_sent",
         "defer_failure", "deflate", "eof_received", "error", "failure_pending", "max_frame_size",
         "max_size", "server_side", "state",
@@ -134,6 +136,8 @@ class Engine:
         self.eof_received = False
         self._should_close = False
         self._mask = not server_side
+        self._keys = b""  # masking keys (client): 64 at a time from secrets.token_bytes
+        self._key_pos = 0
         self._buf = bytearray()
         self._events: list[Event] = []
         self._out: list[bytes] = []
@@ -193,7 +197,44 @@ class Engine:
         expect_mask = self.server_side
         allow_rsv1 = self.deflate is not None
         events = self._events
+        # A small whole text/binary frame: FIN, no RSV bit, opcode 1 or 2, 7-bit length, masked as
+        # this role expects. Decoded inline; anything else goes through parse_header below.
+        mask_bit = 0x80 if expect_mask else 0
+        header_size = 6 if expect_mask else 2
+        small_limit = 126
+        for limit in (self.max_size, self.max_frame_size):
+            if limit is not None and limit < small_limit:
+                small_limit = limit + 1
         while pos < size:
+            if (
+                not self._in_frame
+                and self._msg_opcode == 0
+                and pos + 2 <= size
+                and buf[pos] in _SMALL_FIRST
+                and (buf[pos + 1] & 0x80) == mask_bit
+                and (buf[pos + 1] & 0x7F) < small_limit
+                and pos + header_size + (buf[pos + 1] & 0x7F) <= size  # else streamed, checked early
+            ):
+                opcode = buf[pos] & 0x0F
+                length = buf[pos + 1] & 0x7F
+                if mask_bit:
+                    start = pos + 6
+                    stop = start + length
+                    small_key = bytes(buf[pos + 2 : start])
+                    payload: bytes | bytearray | memoryview = (
+                        int.from_bytes(buf[start:stop], "little")
+                        ^ int.from_bytes((small_key * ((length >> 2) + 1))[:length], "little")
+                    ).to_bytes(length, "little")
+                else:
+                    start = pos + 2
+                    stop = start + length
+                    payload = buf[start:stop]
+                pos = stop
+                if opcode == _TEXT:
+                    events.append(TextMessage(decode_text(payload)))
+                else:
+                    events.append(BinaryMessage(bytes(payload)))
+                continue
             if self._in_frame:
                 take = min(self._frame_left, size - pos)
                 if self._frame_buf is not None:
@@ -464,17 +505,41 @@ class Engine:
         self._queue_frame(0, data, fin)
 
     def _send_data(self, opcode: int, data: bytes | bytearray | memoryview, fin: bool) -> None:
-        self._check_open()
+        if self.close_sent is not None or self.close_received is not None or self._should_close:
+            raise ConnectionClosed.for_frames(self.close_received, self.close_sent)
         if self._send_fragmenting:
             raise RuntimeError("a fragmented message is in progress; finish it with send_continuation")
         deflate = self.deflate
-        if fin and deflate is not None and len(data) > 0:
+        size = len(data)
+        if size < 126 and fin and deflate is None:
+            # The small-message path: one header byte pair, no helper calls.
+            if self._mask:
+                key = self._next_key()
+                masked = (
+                    int.from_bytes(data, "little")
+                    ^ int.from_bytes((key * ((size >> 2) + 1))[:size], "little")
+                ).to_bytes(size, "little")
+                self._out.append(bytes((0x80 | opcode, 0x80 | size)) + key + masked)
+            else:
+                self._out.append(bytes((0x80 | opcode, size)) + data)
+            return
+        if fin and deflate is not None and size > 0:
             compressed = deflate.compress(bytes(data))
             if compressed is not None:
                 self._queue_frame(opcode, compressed, True, rsv1=True)
                 return
         self._send_fragmenting = not fin
         self._queue_frame(opcode, data, fin)
+
+    def _next_key(self) -> bytes:
+        """A fresh masking key, cut from this engine's own block of CSPRNG bytes (no lock needed:
+        an engine is driven by one thread; blocks come from :func:`~.frames.new_mask_key`'s source)."""
+        pos = self._key_pos
+        if pos >= len(self._keys):
+            self._keys = secrets.token_bytes(256)
+            pos = 0
+        self._key_pos = pos + 4
+        return self._keys[pos : pos + 4]
 
     def _queue_frame(
         self, opcode: int, data: bytes | bytearray | memoryview, fin: bool, *, rsv1: bool = False
@@ -488,7 +553,7 @@ class Engine:
         header = frame_header(opcode, size, fin=fin, rsv1=rsv1, mask=self._mask)
         out = self._out
         if self._mask:
-            key = new_mask_key()
+            key = self._next_key()
             out.append(header + key)
             out.append(apply_mask(data, key))
         else:
