@@ -42,7 +42,7 @@ class Profile:
 
 
 PROFILES = {
-    "full": Profile(duration=1.0, rounds=3, connections=1000),
+    "full": Profile(duration=1.0, rounds=3, connections=10000),
     "quick": Profile(duration=0.12, rounds=2, connections=100),
     "smoke": Profile(duration=0.02, rounds=1, connections=10),
 }
@@ -367,7 +367,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--rounds", type=int, metavar="N", help="interleaved rounds (default: 3, quick 2)")
     parser.add_argument("--duration", type=float, metavar="S", help="seconds per workload (default: 1)")
-    parser.add_argument("--connections", type=int, metavar="N", help="idle connections (default: 1000)")
+    parser.add_argument("--connections", type=int, metavar="N", help="idle connections (default: 10,000)")
     parser.add_argument("--no-memory", action="store_true", help="skip the idle-connection measurement")
     parser.add_argument("--stack", action="append", metavar="NAME",
                         help="measure only this stack (repeatable; the reference is always included)")

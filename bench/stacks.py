@@ -56,16 +56,20 @@ def discover(backends: list[str] | None = None) -> tuple[list[Stack], list[str]]
         ),
     ]
     notes: list[str] = []
+    uvloop = _installed("uvloop")
     for name, label in (("websockets", "websockets (direct)"), ("aiohttp", "aiohttp (direct)")):
         if _installed(name):
             stacks.append(Stack(name, label, f"bench.impl_{name}"))
+            if name == "websockets" and uvloop:
+                # The anchor for raw on uvloop: websockets is fastest there too.
+                stacks.append(Stack("websockets+uvloop", "websockets (direct) with uvloop",
+                                    "bench.impl_websockets", loop="uvloop"))
         else:
             notes.append(f"{name}: not installed, skipped")
     if _installed("picows"):
         stacks.append(Stack("picows", "picows (direct, Cython)", "bench.impl_picows"))
     else:
         notes.append("picows: not installed, skipped (pip install picows to compare with it)")
-    uvloop = _installed("uvloop")
     from ws_channel_core import available_backends, get_backend
 
     installed = available_backends()
