@@ -10,8 +10,10 @@ from . import status
 from .api import Connect, connect, serve
 from .backend import Backend
 from .base import ChannelBase, run_handler
+from .broadcast import BroadcastResult, broadcast
 from .channel import Handler, Message, State, WebSocketChannel, WebSocketServer, WebSocketSink
 from .errors import (
+    BufferFull,
     CloseFrame,
     ConnectionClosed,
     ConnectionClosedError,
@@ -48,6 +50,8 @@ __all__ = [
     "Address",
     "Backend",
     "Backoff",
+    "BroadcastResult",
+    "BufferFull",
     "ChannelBase",
     "ClientOptions",
     "CloseCode",
@@ -84,6 +88,7 @@ __all__ = [
     "WebSocketSink",
     "WebSocketURI",
     "available_backends",
+    "broadcast",
     "check_accept",
     "check_close_arguments",
     "check_upgrade_request",

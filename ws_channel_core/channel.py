@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from typing import Protocol, TypeAlias, runtime_checkable
 
 from .errors import CloseFrame, WebSocketChannelError
@@ -52,8 +52,45 @@ class WebSocketSink(Protocol):
         """
         ...
 
+    def add_nowait(self, message: Message) -> None:
+        """Queue one message without waiting (for fan-out: see :func:`~ws_channel_core.broadcast`).
+
+        The message is accepted whole whenever the outgoing buffer is at or below ``write_limit``
+        (:attr:`buffered_amount` then grows past it), and refused, with nothing sent, above it.
+
+        Raises:
+            ConnectionClosed: the channel is closing or closed.
+            BufferFull: the outgoing buffer is above ``write_limit``, or a fragmented message
+                (:meth:`add_fragments`) is being sent.
+            TypeError: ``message`` is neither ``str`` nor bytes-like.
+        """
+        ...
+
+    async def add_fragments(self, chunks: Iterable[Message] | AsyncIterable[Message]) -> None:
+        """Send one message made of ``chunks``, in fragments: memory holds one chunk at a time.
+
+        All chunks are ``str`` (a text message) or all bytes-like (binary); the message goes out as
+        a first frame and continuation frames, one per chunk where the backend can write fragments
+        (see the backend notes; a backend that cannot sends the joined message). Other senders wait
+        until the last chunk is sent; control frames (pings, pongs, close) may go out in between.
+        An empty iterable sends nothing. If the iterable raises, or a chunk has the wrong type,
+        after the first chunk, the message cannot be completed: the connection is failed with 1011
+        and the error propagates.
+
+        Raises:
+            ConnectionClosed: the channel was closed by either side.
+            TypeError: ``chunks`` is not an iterable, or a chunk is not of the first chunk's kind.
+        """
+        ...
+
     async def add_stream(self, messages: AsyncIterable[Message]) -> None:
         """Send every message of ``messages`` in order; raises like :meth:`add`."""
+        ...
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes accepted by :meth:`add` / :meth:`add_nowait` and not yet handed to the operating
+        system (the browser's ``bufferedAmount``): how far the peer, or the network, is behind."""
         ...
 
     def close(self, code: int | None = None, reason: str | None = None) -> Awaitable[None]:
@@ -170,6 +207,40 @@ class WebSocketChannel(Protocol):
     @property
     def id(self) -> uuid.UUID:
         """A unique identifier of this connection, stable for its life (for logs and registries)."""
+        ...
+
+    @property
+    def latency(self) -> float | None:
+        """The last measured round trip in seconds (a keepalive ping's or :meth:`ping`'s); ``None``
+        until a pong answered one."""
+        ...
+
+    async def ping(self, payload: bytes | None = None) -> float:
+        """Send a ping and wait for its pong; return the round trip in seconds (also :attr:`latency`).
+
+        ``payload`` defaults to 4 random bytes. A pong acknowledges its ping and every earlier one
+        (RFC 6455 5.5.3).
+
+        Raises:
+            ConnectionClosed: the channel is closing, or closed before the pong arrived.
+            ValueError: ``payload`` is over 125 bytes.
+            TypeError: ``payload`` is not bytes-like.
+            RuntimeError: a ping with the same payload is already waiting for its pong.
+            NotImplementedError: the backend cannot send pings (the browser's WebSocket API).
+        """
+        ...
+
+    def receive_fragments(self) -> AsyncIterator[Message]:
+        """The next incoming message as an async iterator of its chunks, as they arrive.
+
+        Chunks are ``str`` for a text message (decoded and validated as they come) and ``bytes`` for
+        a binary one; an empty message is one empty chunk. Where the backend receives fragments,
+        memory holds a few frames, not the whole message; elsewhere the whole message is one chunk
+        (see the backend notes). ``max_size`` still applies: a message over it fails the connection
+        with 1009 and the iterator ends. It shares :attr:`stream`'s single consumer (a concurrent
+        read raises ``RuntimeError``); a message not read to its end is skipped by the next read.
+        The iterator ends without raising at the end of the message, or when the connection closes.
+        """
         ...
 
 

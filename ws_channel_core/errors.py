@@ -10,6 +10,7 @@
     │   ├── InvalidStatus                       the server answered HTTP without upgrading (rejected)
     │   ├── InvalidHeader                       a required header is missing or wrong
     │   └── NegotiationError                    subprotocol or extension negotiation failed
+    ├── BufferFull                              ``add_nowait``: the outgoing buffer is above write_limit
     ├── ConnectionClosed                        the channel is closed (raised by ``add``)
     │   ├── ConnectionClosedOK                  ... after a clean close (1000, 1001, 1005)
     │   └── ConnectionClosedError               ... after an error or an abrupt end
@@ -36,6 +37,7 @@ __all__ = [
     "InvalidHeader",
     "NegotiationError",
     "HandshakeTimeout",
+    "BufferFull",
     "ConnectionClosed",
     "ConnectionClosedOK",
     "ConnectionClosedError",
@@ -125,6 +127,11 @@ class NegotiationError(InvalidHandshake):
 
 class HandshakeTimeout(ServerUnreachable, TimeoutError):
     """The connection or the opening handshake did not complete within ``connect_timeout``."""
+
+
+class BufferFull(WebSocketChannelError):
+    """``add_nowait`` could not queue the message: the outgoing buffer is above ``write_limit`` (or a
+    fragmented message is being sent). Nothing was sent; ``await add()`` would wait for room instead."""
 
 
 class ConnectionClosed(WebSocketChannelError):

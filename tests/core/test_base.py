@@ -53,6 +53,18 @@ class FakeChannel(ChannelBase):
     async def _send_message(self, message: Message) -> None:
         self.sent.append(message)
 
+    def _send_message_nowait(self, message: Message) -> bool:
+        self.sent.append(message)
+        return True
+
+    def _buffered_amount(self) -> int:
+        return 0
+
+    async def _ping(self, payload: bytes) -> float:
+        pending = self._track_ping(payload)
+        self._acknowledge_pong(payload)  # a peer that answers at once
+        return await self._await_pong(pending)
+
     async def _close_connection(self, code: int | None, reason: str) -> None:
         self.close_calls += 1
         frame = CloseFrame(1005 if code is None else code, reason)
@@ -249,3 +261,82 @@ async def test_a_returning_handler_closes_with_1000() -> None:
 
     await run_handler(handler, channel)
     assert channel.close_sent == CloseFrame(1000, "")
+
+
+async def test_add_nowait_queues_and_raises_connection_closed_once_closing() -> None:
+    channel = FakeChannel()
+    channel.sink.add_nowait("a")
+    assert channel.sent == ["a"] and channel.sink.buffered_amount == 0
+    await channel.sink.close(1000)
+    with pytest.raises(ConnectionClosedOK):
+        channel.sink.add_nowait("b")
+
+
+async def test_add_fragments_checks_chunks_and_the_default_joins_them() -> None:
+    class Closing(FakeChannel):
+        def _start_close(self, code: int | None, reason: str) -> None:
+            self._note_close_sent(CloseFrame(1005 if code is None else code, reason))
+            self._end()
+
+    channel = Closing()
+    await channel.sink.add_fragments(["ab", "c"])
+    await channel.sink.add_fragments([bytearray(b"\x01"), memoryview(b"\x02")])
+    await channel.sink.add_fragments([])
+    assert channel.sent == ["abc", b"\x01\x02"]
+    with pytest.raises(TypeError, match="iterable of chunks"):
+        await channel.sink.add_fragments("abc")
+    with pytest.raises(TypeError, match="must be str"):
+        await channel.sink.add_fragments(["a", b"b"])
+    assert channel.close_sent is not None and channel.close_sent.code == 1011  # a message left half-sent
+
+
+async def test_receive_fragments_yields_each_message_and_ends() -> None:
+    channel = FakeChannel()
+    for message in ("one", b"two"):
+        await channel.feed.send(message)
+    assert [chunk async for chunk in channel.receive_fragments()] == ["one"]
+    assert [chunk async for chunk in channel.receive_fragments()] == [b"two"]
+    channel.feed.close()
+    assert [chunk async for chunk in channel.receive_fragments()] == []
+    assert [message async for message in channel.stream] == []
+
+
+async def test_ping_returns_the_round_trip_and_checks_its_payload() -> None:
+    channel = FakeChannel()
+    assert channel.latency is None
+    latency = await channel.ping(b"abc")
+    assert latency >= 0 and channel.latency == latency
+    with pytest.raises(ValueError, match="125"):
+        await channel.ping(b"x" * 126)
+    with pytest.raises(TypeError):
+        await channel.ping("text")  # type: ignore[arg-type]
+
+
+async def test_a_pong_acknowledges_earlier_pings_and_close_wakes_the_rest() -> None:
+    channel = FakeChannel()
+    first, second = channel._track_ping(b"1"), channel._track_ping(b"2")
+    third = channel._track_ping(b"3")
+    with pytest.raises(RuntimeError):
+        channel._track_ping(b"3")
+    assert channel._acknowledge_pong(b"2") and not channel._acknowledge_pong(b"2")
+    assert first.latency is not None and second.latency is not None and third.latency is None
+    async with anyio.create_task_group() as group:
+        group.start_soon(channel.sink.close, 1000)
+        with pytest.raises(ConnectionClosedOK):
+            await channel._await_pong(third)
+
+
+async def test_broadcast_counts_sent_closed_and_full_channels() -> None:
+    from ws_channel_core import broadcast
+
+    class Full(FakeChannel):
+        def _send_message_nowait(self, message: Message) -> bool:
+            return False
+
+    open_channel, closed_channel, full_channel = FakeChannel(), FakeChannel(), Full()
+    await closed_channel.sink.close(1000)
+    result = broadcast([open_channel, closed_channel, full_channel], "hello")
+    assert (result.sent, result.closed, result.skipped) == (1, 1, (full_channel,))
+    assert open_channel.sent == ["hello"]
+    with pytest.raises(TypeError):
+        broadcast([open_channel], 5)  # type: ignore[arg-type]
