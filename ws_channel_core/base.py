@@ -36,7 +36,7 @@ from .errors import BufferFull, CloseFrame, ConnectionClosed, WebSocketChannelEr
 from .handshake import check_close_arguments
 from .http import Address, Request, Response
 
-__all__ = ["ChannelBase", "as_message", "run_handler", "MAX_PING_PAYLOAD"]
+__all__ = ["ChannelBase", "PendingPing", "as_message", "run_handler", "MAX_PING_PAYLOAD"]
 
 #: RFC 6455 5.5: "All control frames MUST have a payload length of 125 bytes or less".
 MAX_PING_PAYLOAD = 125
@@ -283,7 +283,7 @@ class _Sink:
         return self._channel._buffered_amount()
 
 
-class _PendingPing:
+class PendingPing:
     """A ping waiting for its pong; ``latency`` is set when a pong acknowledged it."""
 
     __slots__ = ("sent", "latency", "event", "keepalive")
@@ -365,7 +365,7 @@ class ChannelBase(ABC):
         self._local_address = local_address
         self._id: uuid.UUID | None = None  # made on first use: an idle connection may never need it
         self._latency: float | None = None
-        self._pings: dict[bytes, _PendingPing] | None = None  # pings waiting for a pong, oldest first
+        self._pings: dict[bytes, PendingPing] | None = None  # pings waiting for a pong, oldest first
         self._fragmenting: anyio.Event | None = None  # set while a fragmented message is being sent
 
     # -- what a backend implements -------------------------------------------------------------
@@ -505,7 +505,7 @@ class ChannelBase(ABC):
             pings.clear()
         logs.closed(self)
 
-    def _track_ping(self, payload: bytes, *, keepalive: bool = False) -> _PendingPing:
+    def _track_ping(self, payload: bytes, *, keepalive: bool = False) -> PendingPing:
         """Remember a ping just queued or sent, until a pong acknowledges it.
 
         A keepalive ping replaces the previous keepalive ping still waiting (so an unanswered
@@ -522,7 +522,7 @@ class ChannelBase(ABC):
         if keepalive:
             for key in [key for key, pending in pings.items() if pending.keepalive]:
                 del pings[key]
-        pending = pings[payload] = _PendingPing(keepalive)
+        pending = pings[payload] = PendingPing(keepalive)
         return pending
 
     def _acknowledge_pong(self, payload: bytes) -> bool:
@@ -542,7 +542,7 @@ class ChannelBase(ABC):
                 break
         return True
 
-    async def _await_pong(self, pending: _PendingPing) -> float:
+    async def _await_pong(self, pending: PendingPing) -> float:
         """Wait until ``pending`` is acknowledged; raise ``ConnectionClosed`` if the channel closed."""
         if pending.latency is None and not self._closed:
             event = pending.event = anyio.Event()

@@ -12,11 +12,13 @@ against aiohttp 3.14.
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
 from aiohttp import ClientResponse, ClientWebSocketResponse, web
+from aiohttp._websocket.helpers import websocket_mask
 from aiohttp._websocket.reader import WebSocketDataQueue
 from aiohttp.http_websocket import WebSocketWriter
 from multidict import CIMultiDictProxy
@@ -35,6 +37,10 @@ __all__ = [
     "buffered",
     "frame_writer",
     "write_control_frame",
+    "write_message_now",
+    "write_fragment",
+    "write_limit",
+    "drain",
     "send_in_progress",
     "wait_for_send",
     "install_input_hook",
@@ -74,6 +80,66 @@ def write_control_frame(writer: WebSocketWriter, payload: bytes, opcode: int) ->
     Raises ``ClientConnectionResetError`` (a ``ConnectionError``) when the transport is closing.
     """
     writer._write_websocket_frame(payload, opcode, 0)
+
+
+def write_message_now(writer: WebSocketWriter, payload: bytes, opcode: int) -> None:
+    """Write a whole data message now, without a coroutine (``add_nowait``): what ``send_frame`` does
+    for a message it compresses in the event loop, for any size. The caller has checked that no
+    compressed message is half-way out (:func:`send_in_progress`).
+
+    Raises ``ClientConnectionResetError`` (a ``ConnectionError``) when the transport is closing.
+    """
+    if writer.compress:
+        writer._send_compressed_frame_sync(payload, opcode, None)
+    else:
+        writer._write_websocket_frame(payload, opcode, 0)
+
+
+_HEADER_SHORT = struct.Struct("!BB")
+_HEADER_16 = struct.Struct("!BBH")
+_HEADER_64 = struct.Struct("!BBQ")
+_MASK_KEY = struct.Struct("!I")
+
+
+def write_fragment(writer: WebSocketWriter, payload: bytes, opcode: int, fin: bool) -> None:
+    """Write one frame of a fragmented message, uncompressed (aiohttp's writer sets FIN on every
+    frame it writes, so the frame is built here, masked with the writer's own random source).
+
+    Raises ``ConnectionResetError`` when the transport is closing.
+    """
+    transport = writer.transport
+    if transport.is_closing():
+        raise ConnectionResetError("cannot write to a closing transport")
+    first = (0x80 if fin else 0) | opcode
+    mask_bit = 0x80 if writer.use_mask else 0
+    length = len(payload)
+    if length < 126:
+        header = _HEADER_SHORT.pack(first, length | mask_bit)
+    elif length < 65536:
+        header = _HEADER_16.pack(first, 126 | mask_bit, length)
+    else:
+        header = _HEADER_64.pack(first, 127 | mask_bit, length)
+    if mask_bit:
+        key = _MASK_KEY.pack(writer.get_random_bits())
+        masked = bytearray(payload)
+        websocket_mask(key, masked)
+        transport.write(header + key)
+        transport.write(masked)
+    else:
+        transport.write(header)
+        transport.write(payload)
+
+
+def write_limit(writer: WebSocketWriter) -> int:
+    """The ``write_limit`` the writer was given (:func:`set_write_limit`)."""
+    return writer._limit
+
+
+async def drain(writer: WebSocketWriter) -> None:
+    """Wait while the transport's buffer is above its high-water mark (what ``send_frame`` waits for)."""
+    protocol = writer.protocol
+    if protocol._paused:
+        await protocol._drain_helper()
 
 
 def send_in_progress(writer: WebSocketWriter) -> bool:

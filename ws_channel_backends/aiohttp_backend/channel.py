@@ -20,13 +20,19 @@ when nobody reads is done by a short-lived *pump* task, started only when there 
 
 Control frames: ``PING`` is answered with a ``PONG`` carrying the same payload, one at a time (a peer
 that floods pings while never reading stalls on our write buffer, and reading pauses); ``PONG``
-completes keepalive pings; ``CLOSE`` is checked (RFC 6455 7.4: codes that may not appear on the wire
-fail with 1002, which aiohttp does not check for 1006), recorded and echoed with the same code and
-reason; a parser error (aiohttp's ``WebSocketError``) fails the connection with its code (1002, 1007,
-1009) and is recorded as ``ProtocolError`` / ``PayloadTooBig``.
+acknowledges keepalive pings and ``ping()`` (the core's ping bookkeeping); ``CLOSE`` is checked
+(RFC 6455 7.4: codes that may not appear on the wire fail with 1002, which aiohttp does not check
+for 1006), recorded and echoed with the same code and reason; a parser error (aiohttp's
+``WebSocketError``) fails the connection with its code (1002, 1007, 1009) and is recorded as
+``ProtocolError`` / ``PayloadTooBig``.
 
 aiohttp's own ``WSMsgType.CLOSING``, ``CLOSED`` and ``ERROR`` are library states, not frames: they only
 appear if aiohttp's ``close()`` or heartbeat acted on the socket, and end the channel.
+
+Messages in pieces: ``add_fragments`` writes a first frame and continuation frames, uncompressed
+(aiohttp's writer compresses only whole messages). aiohttp's parser delivers whole messages only, so
+``receive_fragments`` yields each message as one chunk: memory is bounded by ``max_size`` there.
+``buffered_amount`` is the transport's write buffer (aiohttp keeps no queue of its own).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import asyncio
 import logging
 import os
 import struct
+from collections.abc import AsyncIterator
 from contextlib import suppress
 from typing import NoReturn
 
@@ -42,7 +49,7 @@ import anyio
 from aiohttp import ClientSession, ClientWebSocketResponse, WebSocketError, WSMessage, WSMsgType, web
 from aiohttp.http_websocket import WSMessageTextBytes
 
-from ws_channel_core.base import ChannelBase
+from ws_channel_core.base import ChannelBase, PendingPing
 from ws_channel_core.channel import Message
 from ws_channel_core.errors import (
     CloseFrame,
@@ -92,7 +99,8 @@ class AiohttpChannel(ChannelBase):
     __slots__ = (
         "_ws", "_writer", "_is_client", "_queue", "_buffer", "_transport", "_max_size",
         "_session", "native_request", "_loop", "_max_queue", "_pending", "_pump", "_receiving", "_controls",
-        "_input_ended", "_stop_reading", "_finished", "_pings", "_abort_handle", "_lost", "_lost_waiter",
+        "_input_ended", "_stop_reading", "_finished", "_keepalive_ping", "_abort_handle", "_lost",
+        "_lost_waiter",
         "_dropped", "_close_task", "_keepalive_task", "_keepalive_handle", "_ping_interval", "_ping_timeout",
     )
 
@@ -154,7 +162,7 @@ class AiohttpChannel(ChannelBase):
         self._lost_waiter: asyncio.Future[None] | None = None
         self._dropped = 0  # messages dropped while closing because nobody read them
         self._close_task: asyncio.Task[None] | None = None
-        self._pings: dict[bytes, asyncio.Future[None]] | None = None
+        self._keepalive_ping: PendingPing | None = None
         self._abort_handle: asyncio.TimerHandle | None = None
         # Keepalive runs on timers; a task exists only while a ping is written.
         self._ping_interval = ping_interval
@@ -254,6 +262,59 @@ class AiohttpChannel(ChannelBase):
                 await self._writer.send_frame(message, _BINARY)
         except (ConnectionError, OSError, RuntimeError) as exc:
             self._raise_closed(exc)
+
+    def _send_message_nowait(self, message: Message) -> bool:
+        writer = self._writer
+        transport = self._transport
+        if transport.is_closing():
+            raise self._closed_error()
+        if transport.get_write_buffer_size() > _native.write_limit(writer):
+            return False
+        if _native.send_in_progress(writer):
+            return False  # a compressed message is still being written: this one must not overtake it
+        try:
+            if isinstance(message, str):
+                _native.write_message_now(writer, message.encode("utf-8"), _TEXT)
+            else:
+                _native.write_message_now(writer, message, _BINARY)
+        except (ConnectionError, OSError, RuntimeError) as exc:
+            self._raise_closed(exc)
+        return True
+
+    def _buffered_amount(self) -> int:
+        return self._transport.get_write_buffer_size()
+
+    async def _send_fragments(self, chunks: AsyncIterator[Message]) -> None:
+        writer = self._writer
+        await _native.wait_for_send(writer)  # a compressed message still on its way goes first
+        opcode: int = _TEXT
+        previous = await anext(chunks)
+        if not isinstance(previous, str):
+            opcode = _BINARY
+        try:
+            async for chunk in chunks:
+                self._write_fragment(previous, opcode, False)
+                opcode = 0  # continuation
+                await _native.drain(writer)
+                previous = chunk
+            self._write_fragment(previous, opcode, True)
+            await _native.drain(writer)
+        except (ConnectionError, OSError, RuntimeError) as exc:
+            self._raise_closed(exc)
+
+    def _write_fragment(self, chunk: Message, opcode: int, fin: bool) -> None:
+        if self._closing and self._close_sent is not None:
+            raise self._closed_error()
+        data = chunk.encode("utf-8") if isinstance(chunk, str) else chunk
+        _native.write_fragment(self._writer, data, opcode, fin)
+
+    async def _ping(self, payload: bytes) -> float:
+        pending = self._track_ping(payload)
+        try:
+            await self._writer.send_frame(payload, WSMsgType.PING)
+        except (ConnectionError, OSError, RuntimeError) as exc:
+            self._raise_closed(exc)
+        return await self._await_pong(pending)
 
     def _raise_closed(self, exc: Exception) -> NoReturn:
         """Raise ``ConnectionClosed`` for a send that failed with ``exc``.
@@ -418,7 +479,7 @@ class AiohttpChannel(ChannelBase):
         if kind is WSMsgType.PING:
             await self._answer_ping(bytes(msg.data))
         elif kind is WSMsgType.PONG:
-            self._acknowledge(bytes(msg.data))
+            self._on_pong(bytes(msg.data))
         elif kind is _CLOSE:
             self._on_close_frame(int(msg.data), msg.extra or "")
         else:  # CLOSING, CLOSED, ERROR: aiohttp itself closed or failed the socket
@@ -435,15 +496,13 @@ class AiohttpChannel(ChannelBase):
         with suppress(ConnectionError, OSError, RuntimeError):
             await self._writer.send_frame(payload, WSMsgType.PONG)
 
-    def _acknowledge(self, payload: bytes) -> None:
-        """A pong acknowledges the ping with its payload and every earlier one."""
-        pings = self._pings
-        if pings is None or payload not in pings:
-            return  # unsolicited pong (RFC 6455 5.5.3): ignored
-        for key in list(pings):
-            _wake(pings.pop(key))
-            if key == payload:
-                break
+    def _on_pong(self, payload: bytes) -> None:
+        """A pong acknowledges the ping with its payload and every earlier one (unsolicited: ignored)."""
+        if self._acknowledge_pong(payload):
+            pending = self._keepalive_ping
+            if pending is not None and pending.latency is not None:
+                self._keepalive_ping = None
+                self._keepalive_answered()
 
     def _on_close_frame(self, code: int, reason: str) -> None:
         """Handle the peer's close frame: record it, answer it; then wait for the TCP connection to end."""
@@ -529,22 +588,18 @@ class AiohttpChannel(ChannelBase):
         if self._keepalive_task is not None:  # the last ping is still being written: skip this one
             self._schedule_keepalive()
             return
-        if self._pings is None:
-            self._pings = {}
         payload = os.urandom(4)
-        while payload in self._pings:
+        while self._pings and payload in self._pings:
             payload = os.urandom(4)
-        waiter: asyncio.Future[None] = self._loop.create_future()
-        self._pings[payload] = waiter
+        pending = self._keepalive_ping = self._track_ping(payload, keepalive=True)
         # The frame writer is a coroutine (it waits when the write buffer is full): one short task.
         self._keepalive_task = self._loop.create_task(self._send_ping(payload))
         if self._ping_timeout is None:
             self._schedule_keepalive()
         else:
             self._keepalive_handle = self._loop.call_later(
-                self._ping_timeout, self._keepalive_expired, waiter
+                self._ping_timeout, self._keepalive_expired, pending
             )
-            waiter.add_done_callback(self._keepalive_answered)
 
     def _schedule_keepalive(self) -> None:
         if self._ping_interval is not None and not self._finished:
@@ -562,15 +617,15 @@ class AiohttpChannel(ChannelBase):
             if self._keepalive_task is asyncio.current_task():
                 self._keepalive_task = None
 
-    def _keepalive_answered(self, waiter: asyncio.Future[None]) -> None:
-        if waiter.cancelled() or self._keepalive_handle is None:
-            return  # the channel finished, or the timeout already acted
+    def _keepalive_answered(self) -> None:
+        if self._ping_timeout is None or self._keepalive_handle is None or self._finished:
+            return  # the next ping is scheduled already, or the timeout already acted
         self._keepalive_handle.cancel()
         self._schedule_keepalive()
 
-    def _keepalive_expired(self, waiter: asyncio.Future[None]) -> None:
+    def _keepalive_expired(self, pending: PendingPing) -> None:
         self._keepalive_handle = None
-        if waiter.done() or self._finished or self._closing:
+        if pending.latency is not None or self._finished or self._closing:
             return
         self._fail(1011, KeepaliveTimeout(f"no pong within {self._ping_timeout} s of a keepalive ping"), None)
 
@@ -589,10 +644,6 @@ class AiohttpChannel(ChannelBase):
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
-        if self._pings is not None:
-            for waiter in self._pings.values():
-                waiter.cancel()
-            self._pings.clear()
         if self._dropped:
             logger.debug(
                 "dropped %d messages that arrived while closing and were never read", self._dropped
