@@ -6,22 +6,26 @@ from collections.abc import Iterator
 
 import pytest
 
-from ws_channel_core import available_backends
+from ws_channel_core import available_backends, get_backend
+from ws_channel_core.registry import roles_of
 
 from .attacker import ServerProcess
 
-#: Every backend the project ships; one that is not installed is skipped, saying so.
-BACKENDS = ("raw", "websockets", "aiohttp")
+#: Every backend the project ships that runs on CPython; one that is not installed is skipped, saying so.
+BACKENDS = ("raw", "websockets", "aiohttp", "asgi")
 
 
-def backend_params(xfail: dict[str, str] | None = None) -> list[object]:
-    """One parameter per backend; ``xfail`` maps a backend to why it is expected to fail (strictly)."""
+def backend_params(xfail: dict[str, str] | None = None, *, role: str = "server") -> list[object]:
+    """One parameter per backend that plays ``role`` (the side under attack); ``xfail`` maps a backend
+    to why it is expected to fail (strictly)."""
     installed = available_backends()
     params: list[object] = []
     for name in BACKENDS:
         marks: list[pytest.MarkDecorator] = []
         if name not in installed:
             marks.append(pytest.mark.skip(reason=f"backend {name!r} is not installed"))
+        elif role not in roles_of(get_backend(name)):
+            continue
         elif xfail and name in xfail:
             marks.append(pytest.mark.xfail(strict=True, reason=xfail[name]))
         params.append(pytest.param(name, marks=marks, id=name))

@@ -95,7 +95,7 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
     return context
 
 
-@pytest.mark.parametrize("backend", backend_params())
+@pytest.mark.parametrize("backend", backend_params(role="client"))
 async def test_a_self_signed_certificate_is_refused_by_default(
     backend: str, self_signed: ssl.SSLContext
 ) -> None:
@@ -137,7 +137,7 @@ def accept_then_oversize(conn: socket.socket) -> None:
 
 @pytest.mark.parametrize(
     "backend",
-    backend_params(),
+    backend_params(role="client"),
 )
 async def test_a_client_that_failed_ends_within_close_timeout_when_the_server_never_answers(
     backend: str,

@@ -48,6 +48,10 @@ WS_IMPLEMENTATIONS: Mapping[str, str] = {
 }
 _EXTRA_KEYS = frozenset({"ws"})
 _NO_LIMIT = 10**9  # seconds: "no timeout" for a timer that needs a number
+#: Pings answered one by one within a single read; past this many, only the latest is kept.
+_PENDING_PINGS = 32
+#: After failing a connection, TCP is closed once the peer has been silent this long (seconds).
+_DRAIN_IDLE = 0.25
 
 
 def server_extras(extra: Mapping[str, object]) -> str:
@@ -113,31 +117,48 @@ def _failure(code: int, reason: str, native: BaseException | None) -> ProtocolEr
 
 
 def _fix_sansio_protocol(connection: Any) -> None:
-    """Let uvicorn's websockets ``ServerProtocol`` answer a close frame that ends a fragmented message.
+    """Fix two behaviours of uvicorn's websockets ``ServerProtocol``.
 
-    websockets fails such a close with 1002 (Autobahn 7.1.5), although RFC 6455 5.4 lets control
-    frames come between fragments and a close ends the unfinished message. Only the stock class is
-    switched; the subclass adds no state.
+    websockets fails a close frame that ends a fragmented message with 1002 (Autobahn 7.1.5),
+    although RFC 6455 5.4 lets control frames come between fragments; and a read full of pings keeps
+    an event and a pong per ping (a ping flood costs about 130 bytes per ping). Only the stock class
+    is switched; the subclass's state has class-level defaults.
     """
     from websockets.server import ServerProtocol
 
     if type(connection) is ServerProtocol:
-        connection.__class__ = _close_mid_message_protocol()
+        connection.__class__ = _bounded_protocol()
 
 
 @functools.cache
-def _close_mid_message_protocol() -> type[Any]:
+def _bounded_protocol() -> type[Any]:
     """The ``ServerProtocol`` subclass of :func:`_fix_sansio_protocol` (websockets imported lazily)."""
-    from websockets.frames import CLOSE, Frame
+    from websockets.frames import CLOSE, PING, Frame
     from websockets.server import ServerProtocol
 
-    class CloseMidMessageProtocol(ServerProtocol):
+    class BoundedServerProtocol(ServerProtocol):
+        _last_ping: Frame | None = None
+        _last_pong: bytes | None = None
+
         def recv_frame(self, frame: Frame) -> None:
             if frame.opcode is CLOSE:
                 self.current_size = None  # the close ends the unfinished message
+            if frame.opcode is not PING:
+                super().recv_frame(frame)
+                return
             super().recv_frame(frame)
+            # A read full of pings would keep a Frame event and a pong per ping until uvicorn
+            # handles them. Past a few pending ones, keep only the latest of each while they are
+            # adjacent (RFC 6455 5.5.3); a handful of pings in one read all get their pongs.
+            events, writes = self.events, self.writes
+            if len(events) > _PENDING_PINGS and events[-2] is self._last_ping:
+                del events[-2]
+            self._last_ping = events[-1] if events else None
+            if len(writes) > _PENDING_PINGS and writes[-2] is self._last_pong:
+                del writes[-2]
+            self._last_pong = writes[-1] if writes else None
 
-    return CloseMidMessageProtocol
+    return BoundedServerProtocol
 
 
 def _websocket_protocol(base: type[Any], options: ServerOptions) -> type[Any]:
@@ -205,7 +226,84 @@ def _websocket_protocol(base: type[Any], options: ServerOptions) -> type[Any]:
                         "ws_channel.error": _failure(sent.code, sent.reason, self.conn.parser_exc),
                         "ws_channel.close_sent": (sent.code, sent.reason),
                     })
-                super().handle_parser_exception()
+                # uvicorn writes the close frame and closes TCP at once: a peer still sending then
+                # gets a reset and may never read the close frame. Half-close and drain instead.
+                self.transport.write(b"".join(self.conn.data_to_send()))
+                self.close_sent = True
+                self._drain_then_close()
+
+            # -- failing cleanly: the close frame reaches a peer that is still sending -------------
+
+            _drain_idle: asyncio.TimerHandle | None = None
+            _drain_deadline: asyncio.TimerHandle | None = None
+
+            def _drain_then_close(self) -> None:
+                """Stop writing (FIN), discard what still arrives, close TCP at the peer's EOF, after
+                a quarter second of silence, or at ``close_timeout``."""
+                transport = self.transport
+                if transport.is_closing() or self._drain_deadline is not None:
+                    return
+                if transport.can_write_eof():
+                    transport.write_eof()
+                self._drain_deadline = self.loop.call_later(close_timeout, transport.close)
+                self._drain_idle = self.loop.call_later(_DRAIN_IDLE, transport.close)
+                # uvicorn closes TCP when the application returns unless a close timer is armed.
+                self.close_timer = self._drain_deadline
+
+            def data_received(self, data: bytes) -> None:
+                if self._drain_deadline is not None:
+                    if self._drain_idle is not None:
+                        self._drain_idle.cancel()
+                    self._drain_idle = self.loop.call_later(_DRAIN_IDLE, self.transport.close)
+                    return
+                super().data_received(data)
+
+            def eof_received(self) -> None:
+                if self._drain_deadline is not None:
+                    self.transport.close()
+                    return
+                super().eof_received()
+
+            # -- bounded memory: one buffer per fragmented message, one pending pong --------------
+
+            def handle_text(self, event: Any) -> None:
+                self._start_message("text", event)
+
+            def handle_bytes(self, event: Any) -> None:
+                self._start_message("bytes", event)
+
+            def _start_message(self, kind: str, event: Any) -> None:
+                # uvicorn keeps one bytes object per fragment until the message ends (a 1 MB message
+                # in one-byte frames costs over 100 MiB); one growing buffer costs the message size.
+                self.curr_msg_data_type = kind
+                if event.fin:
+                    self.frames = [event.data]
+                    self.send_receive_event_to_app()
+                else:
+                    self.frames = [bytearray(event.data)]
+
+            def handle_cont(self, event: Any) -> None:
+                self.frames[0] += event.data
+                if event.fin:
+                    self.frames = [bytes(self.frames[0])]
+                    self.send_receive_event_to_app()
+
+            _held_pong: bytes | None = None
+
+            def handle_ping(self) -> None:
+                # RFC 6455 5.5.3 allows answering only the latest ping: while the write buffer is
+                # above write_limit (a peer that never reads), keep just the latest pong.
+                pong = b"".join(self.conn.data_to_send())
+                if self.writable.is_set():
+                    self.transport.write(pong)
+                else:
+                    self._held_pong = pong
+
+            def resume_writing(self) -> None:
+                super().resume_writing()
+                pong, self._held_pong = self._held_pong, None
+                if pong and not self.transport.is_closing():
+                    self.transport.write(pong)
 
             def send_receive_event_to_app(self) -> None:
                 if not self.ws_channel_closing:
