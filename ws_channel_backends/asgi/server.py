@@ -137,7 +137,7 @@ def _bounded_protocol() -> type[Any]:
     from websockets.server import ServerProtocol
 
     class BoundedServerProtocol(ServerProtocol):
-        _last_ping: Frame | None = None
+        _last_ping: object = None
         _last_pong: bytes | None = None
 
         def recv_frame(self, frame: Frame) -> None:
