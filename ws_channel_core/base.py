@@ -440,26 +440,13 @@ class ChannelBase(ABC):
         message = await self._receive_message()
         return None if message is None else (message, True)
 
+    @abstractmethod
     def _start_close(self, code: int | None, reason: str) -> None:
         """Start the closing handshake now (arguments already checked); must not block or raise.
 
         Queue or write the close frame at once and make sure the connection ends within
         ``close_timeout`` whether or not anyone awaits; call :meth:`_record_close` when it has.
         """
-        raise NotImplementedError
-
-    async def _close_connection(self, code: int | None, reason: str) -> None:
-        """TRANSITIONAL (removed once every backend implements ``_start_close``)."""
-        raise NotImplementedError
-
-    async def _legacy_close(self, code: int | None, reason: str) -> None:
-        """TRANSITIONAL: the old awaited close path for backends not yet on ``_start_close``."""
-        try:
-            await self._close_connection(code, reason)
-        finally:
-            if not self._closed:
-                self._abort_connection()
-                self._record_close()
 
     @abstractmethod
     def _abort_connection(self) -> None:
@@ -724,11 +711,6 @@ class ChannelBase(ABC):
     def close(self, code: int | None = None, reason: str | None = None) -> Awaitable[None]:
         """Close the channel; see :meth:`WebSocketSink.close`. Arguments are checked right here."""
         check_close_arguments(code, reason)
-        if type(self)._start_close is ChannelBase._start_close:  # TRANSITIONAL
-            if not self._closing and not self._closed:
-                self._closing = True
-                return self._legacy_close(code, reason or "")
-            return _Closing(self)
         if not self._closing and not self._closed:
             self._closing = True
             try:
