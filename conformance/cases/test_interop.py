@@ -9,7 +9,7 @@ import pytest
 
 from conformance.cases.test_load import COUNT, exchange
 from conformance.support import collect, connect, drain, fail_after, serve
-from ws_channel_core import CloseFrame, Message, WebSocketChannel
+from ws_channel_core import CloseFrame, InvalidStatus, Message, Request, Response, WebSocketChannel
 
 pytestmark = pytest.mark.anyio
 
@@ -116,3 +116,43 @@ async def test_ten_thousand_messages_each_way_between_backends(
             await drain(channel)
     assert server_received == outgoing
     assert channel.close_code == 1000
+
+
+async def test_the_handshake_metadata_crosses_between_client_and_server_backends(
+    ws_backend: str, ws_server_backend: str
+) -> None:
+    seen: list[Request] = []
+    paths: list[str | None] = []
+
+    def authenticate(request: Request) -> Response | None:
+        seen.append(request)
+        if request.headers.get("Authorization") != "Bearer good":
+            return Response(401, {"WWW-Authenticate": "Bearer"}, "token required\n")
+        return None
+
+    def cookies(request: Request, response: Response) -> None:
+        response.headers.add("Set-Cookie", "a=1")
+        response.headers.add("Set-Cookie", "b=2")
+
+    async def handler(channel: WebSocketChannel) -> None:
+        paths.append(channel.request.path if channel.request is not None else None)
+        await _echo(channel)
+
+    async with serve(
+        handler, ws_server_backend, process_request=authenticate, process_response=cookies
+    ) as server:
+        url = f"ws://127.0.0.1:{server.port}/room/7?lang=fr"
+        with fail_after():
+            with pytest.raises(InvalidStatus) as refused:
+                await connect(url, ws_backend)
+            async with connect(url, ws_backend, headers={"Authorization": "Bearer good"}) as channel:
+                response = channel.response
+                await channel.sink.add("hi")
+                assert await collect(channel, 1) == ["hi"]
+    assert refused.value.response.status == 401
+    assert refused.value.response.body == b"token required\n"
+    assert refused.value.response.headers["WWW-Authenticate"] == "Bearer"
+    assert response is not None and response.headers.get_all("Set-Cookie") == ["a=1", "b=2"]
+    assert [request.path for request in seen] == ["/room/7", "/room/7"]
+    assert seen[1].query == {"lang": ["fr"]}
+    assert paths == ["/room/7"]
