@@ -63,6 +63,7 @@ class AppOptions:
     max_queue: int = 16
     process_request: ProcessRequest | None = None
     process_response: ProcessResponse | None = None
+    write_limit: int = 2**16
 
     @classmethod
     def build(
@@ -98,6 +99,7 @@ class AppOptions:
             max_queue=options.max_queue,
             process_request=options.process_request,
             process_response=options.process_response,
+            write_limit=options.write_limit,
         )
 
 
@@ -222,6 +224,7 @@ async def _handshake(
         close_timeout=options.close_timeout,
         max_size=options.max_size,
         max_queue=options.max_queue,
+        write_limit=options.write_limit,
     )
 
 

@@ -13,12 +13,20 @@ answers pings, runs keepalive and completes closing handshakes. What that means 
   server's own limit may be larger.
 - Messages are pulled one at a time, only when read (or while closing, to reach the disconnect):
   the server's flow control applies, and at most ``max_queue`` unread messages are kept while closing.
+- ``add_nowait`` queues the message in the channel and a background task hands it to the server's
+  ``send``; ``buffered_amount`` counts the bytes queued there and not yet accepted by the server (what
+  the server holds in its own write buffer, at most ``write_limit`` under ``serve``, ASGI does not
+  tell). ``add`` waits for that queue to empty first, and so does the close frame.
+- ASGI carries whole messages and no pings: ``add_fragments`` sends the joined message,
+  ``receive_fragments`` yields each message as one chunk (memory is bounded by ``max_size``), and
+  ``ping()`` raises ``NotImplementedError`` (the server's keepalive still runs; ``latency`` stays
+  ``None``).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 
@@ -32,12 +40,26 @@ from ._types import Receive, Send, logger, spawn
 __all__ = ["AsgiChannel"]
 
 
+def _size(message: Message) -> int:
+    """The size of ``message`` on the wire, before framing (UTF-8 for text)."""
+    if isinstance(message, bytes) or message.isascii():
+        return len(message)
+    return len(message.encode("utf-8"))
+
+
+def _event(message: Message) -> dict[str, Any]:
+    if isinstance(message, str):
+        return {"type": "websocket.send", "text": message}
+    return {"type": "websocket.send", "bytes": message}
+
+
 class AsgiChannel(ChannelBase):
     """A server-side channel over an ASGI WebSocket connection that is already accepted."""
 
     __slots__ = (
         "_asgi_receive", "_asgi_send", "_buffer", "_ended", "_read_lock", "_read_scope",
-        "_max_size", "_max_queue", "_dropped", "_failed",
+        "_max_size", "_max_queue", "_dropped", "_failed", "_write_limit", "_outgoing", "_outgoing_bytes",
+        "_flushed",
     )
 
     def __init__(
@@ -53,6 +75,7 @@ class AsgiChannel(ChannelBase):
         close_timeout: float | None = 10.0,
         max_size: int | None = 2**20,
         max_queue: int = 16,
+        write_limit: int = 2**16,
     ) -> None:
         super().__init__(
             protocol=protocol,
@@ -73,6 +96,10 @@ class AsgiChannel(ChannelBase):
         self._max_queue = max_queue
         self._dropped = 0
         self._failed = False
+        self._write_limit = write_limit
+        self._outgoing: deque[Message] = deque()  # queued by add_nowait, not yet given to the server
+        self._outgoing_bytes = 0  # their size, plus the message an ``add`` is handing over
+        self._flushed: anyio.Event | None = None  # set once the queue is empty (while a task sends)
 
     # -- receiving ------------------------------------------------------------------------------
 
@@ -167,16 +194,65 @@ class AsgiChannel(ChannelBase):
     # -- sending --------------------------------------------------------------------------------
 
     async def _send_message(self, message: Message) -> None:
-        event = (
-            {"type": "websocket.send", "text": message}
-            if isinstance(message, str)
-            else {"type": "websocket.send", "bytes": message}
-        )
+        if self._flushed is not None:
+            await self._wait_flushed()
+        size = _size(message)
+        self._outgoing_bytes += size
         try:
-            await self._asgi_send(event)
+            await self._asgi_send(_event(message))
         except Exception as exc:  # disconnected (ClientDisconnected, OSError) or already closing
+            self._raise_closed(exc)
+        finally:
+            self._outgoing_bytes -= size
+
+    def _send_message_nowait(self, message: Message) -> bool:
+        if self._ended:
+            raise self._closed_error()
+        if self._outgoing_bytes > self._write_limit:
+            return False
+        self._outgoing.append(message)
+        self._outgoing_bytes += _size(message)
+        if self._flushed is None:
+            self._flushed = anyio.Event()
+            spawn(self._flush)
+        return True
+
+    async def _flush(self) -> None:
+        """Hand the messages ``add_nowait`` queued to the server, in order (a background task)."""
+        outgoing = self._outgoing
+        try:
+            while outgoing:
+                message = outgoing[0]
+                await self._asgi_send(_event(message))
+                outgoing.popleft()
+                self._outgoing_bytes -= _size(message)
+        except Exception as exc:  # disconnected: what is queued is lost, as on a network
+            logger.debug("ASGI send of a queued message failed: %r", exc)
             self._closing = True
-            raise self._closed_error() from exc
+            outgoing.clear()
+            self._outgoing_bytes = 0
+        finally:
+            flushed, self._flushed = self._flushed, None
+            if flushed is not None:
+                flushed.set()
+
+    async def _wait_flushed(self) -> None:
+        while self._flushed is not None:
+            await self._flushed.wait()
+        if self._closing:
+            raise self._closed_error()
+
+    def _raise_closed(self, exc: Exception) -> NoReturn:
+        self._closing = True
+        raise self._closed_error() from exc
+
+    def _buffered_amount(self) -> int:
+        return self._outgoing_bytes
+
+    async def _ping(self, payload: bytes) -> float:
+        raise NotImplementedError(
+            "ASGI has no ping: the server answers pings and runs keepalive itself (ping_interval)"
+        )
 
     # -- closing --------------------------------------------------------------------------------
 
@@ -185,6 +261,10 @@ class AsgiChannel(ChannelBase):
 
     async def _close(self, code: int | None, reason: str) -> None:
         sent = 1000 if code is None else code  # ASGI cannot send a close frame without a code
+        if self._flushed is not None:  # what add_nowait queued goes out before the close frame
+            with anyio.move_on_after(self._close_timeout):
+                while self._flushed is not None:
+                    await self._flushed.wait()
         try:
             await self._asgi_send({"type": "websocket.close", "code": sent, "reason": reason})
         except Exception as exc:  # already disconnected: the disconnect event is waiting

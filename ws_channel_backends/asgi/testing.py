@@ -77,6 +77,22 @@ class _Queue:
         self._items.append(item)
         self._notify()
 
+    def full(self) -> bool:
+        return len(self._items) >= self._limit
+
+    def pending_bytes(self) -> int:
+        """The size of the messages waiting (UTF-8 for text)."""
+        total = 0
+        for item in self._items:
+            data = item.get("text")
+            if data is None:
+                data = item.get("bytes")
+            if isinstance(data, str):
+                total += len(data.encode("utf-8"))
+            elif isinstance(data, bytes):
+                total += len(data)
+        return total
+
     async def put(self, item: Event) -> None:
         while len(self._items) >= self._limit:
             await self._changed.wait()
@@ -214,6 +230,22 @@ class AppClientChannel(ChannelBase):
             raise self._closed_error()
         key = "text" if isinstance(message, str) else "bytes"
         await self._to_app.put({"type": "websocket.receive", key: message})
+
+    def _send_message_nowait(self, message: Message) -> bool:
+        if self._gone:
+            raise self._closed_error()
+        if self._to_app.full():
+            return False  # the application is that far behind: ``add`` would wait
+        key = "text" if isinstance(message, str) else "bytes"
+        self._to_app.put_nowait({"type": "websocket.receive", key: message})
+        return True
+
+    def _buffered_amount(self) -> int:
+        """Bytes of the messages the application has not received yet (the in-memory write buffer)."""
+        return self._to_app.pending_bytes()
+
+    async def _ping(self, payload: bytes) -> float:
+        raise NotImplementedError("ASGI has no ping: an in-memory ASGI connection cannot be pinged")
 
     def _start_close(self, code: int | None, reason: str) -> None:
         frame = CloseFrame(1005 if code is None else code, reason)
