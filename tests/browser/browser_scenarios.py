@@ -233,9 +233,18 @@ async def browser_only(servers: dict[str, str]) -> dict[str, Any]:
         await channel.sink.add(b"\x01\x02")  # waits for the open event
         results["wrapped_echo"] = _shown(await anext(channel.stream))
         results["wrapped_is_browser_channel"] = isinstance(channel, BrowserChannel)
-        results["buffered_amount"] = channel.buffered_amount
+        results["buffered_amount"] = channel.sink.buffered_amount
         await channel.sink.add(b"x" * 200000)
         results["echoed_big"] = len(await anext(channel.stream))
+        channel.sink.add_nowait("queued")
+        results["add_nowait_echo"] = _shown(await anext(channel.stream))
+        await channel.sink.add_fragments(["frag", "ments"])
+        results["fragments_echo"] = [chunk async for chunk in channel.receive_fragments()]
+        try:
+            await channel.ping()
+            results["ping"] = "pinged"
+        except NotImplementedError as exc:
+            results["ping"] = f"NotImplementedError: {exc}"
         await channel.sink.close(3000, "wrapped")
         results["wrapped_close"] = _closing(channel)
         results["socket_ready_state"] = int(socket.readyState)

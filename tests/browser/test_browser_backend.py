@@ -165,6 +165,9 @@ def test_in_pyodide_what_only_the_browser_backend_has(place: tuple[str, dict[str
     assert seen["wrapped_is_browser_channel"] is True
     assert isinstance(seen["buffered_amount"], int)
     assert seen["echoed_big"] == 200000
+    assert seen["add_nowait_echo"] == ["str", "queued"]
+    assert seen["fragments_echo"] == ["fragments"]  # sent joined, received as one chunk
+    assert seen["ping"].startswith("NotImplementedError: the browser's WebSocket API cannot send pings")
     assert seen["wrapped_close"]["close_sent"] == [3000, "wrapped"]
     assert seen["wrapped_close"]["close_code"] == 3000
     assert seen["wrapped_close"]["state"] == "CLOSED"

@@ -16,7 +16,12 @@ negotiates it); this class turns its events into the channel's state:
   1000 and 3000-4999 there (and throw otherwise): any other code our policy allows (1001 GOING_AWAY,
   1009 after a message too big...) is sent as 1000 with the same reason, and ``close_sent`` says so.
   Node's ``ws`` package sends them as asked.
-- ``add`` waits while ``bufferedAmount`` is above ``write_limit`` (polled: the API has no event for it).
+- ``add`` waits while ``bufferedAmount`` is above ``write_limit`` (polled: the API has no event for it);
+  ``sink.buffered_amount`` is ``bufferedAmount``, and ``add_nowait`` refuses above ``write_limit``.
+- What the WHATWG API cannot do: send a ping (``ping()`` raises ``NotImplementedError``; the browser
+  answers the server's pings itself, and ``latency`` stays ``None``), send or receive fragments
+  (``add_fragments`` sends the joined message, ``receive_fragments`` yields each message as one chunk:
+  memory is bounded by ``max_size``).
 """
 
 from __future__ import annotations
@@ -263,6 +268,25 @@ class BrowserChannel(ChannelBase):
         while int(self._ws.bufferedAmount) > self._write_limit and int(self._ws.readyState) == OPEN:  # noqa: ASYNC110
             await asyncio.sleep(_DRAIN_POLL)
 
+    def _send_message_nowait(self, message: Message) -> bool:
+        if self._connecting:
+            return False  # a wrapped socket still connecting: nothing can be sent yet
+        ws = self._ws
+        if int(ws.readyState) != OPEN:
+            raise self._closed_error()
+        if int(ws.bufferedAmount) > self._write_limit:
+            return False
+        ws.send(message if isinstance(message, str) else _js.ffi().to_js(message))
+        return True
+
+    def _buffered_amount(self) -> int:
+        return int(self._ws.bufferedAmount)
+
+    async def _ping(self, payload: bytes) -> float:
+        raise NotImplementedError(
+            "the browser's WebSocket API cannot send pings (the browser answers the server's pings itself)"
+        )
+
     def _start_close(self, code: int | None, reason: str) -> None:
         self._send_close(code, reason)
         self._arm_close_timer()
@@ -282,11 +306,6 @@ class BrowserChannel(ChannelBase):
     def websocket(self) -> Any:
         """The JavaScript ``WebSocket`` underneath (a ``JsProxy``)."""
         return self._ws
-
-    @property
-    def buffered_amount(self) -> int:
-        """Bytes queued by ``add`` but not yet sent (the socket's ``bufferedAmount``)."""
-        return int(self._ws.bufferedAmount)
 
     # -- the opening handshake ----------------------------------------------------------------
 
