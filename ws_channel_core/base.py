@@ -544,6 +544,12 @@ class ChannelBase(ABC):
             raise self._closed_error()
         return pending.latency
 
+    def _skip_rest_of_message(self) -> None:
+        """Make the next read skip the rest of the incoming message (pieces nobody will claim)."""
+        stream = self._stream
+        if isinstance(stream, _MessageStream) and stream._partial is None:
+            stream._partial = _FragmentIterator(stream)
+
     async def _wait_for_fragments(self) -> None:
         """Wait while another task sends a fragmented message; raise if the channel closed."""
         while self._fragmenting is not None:

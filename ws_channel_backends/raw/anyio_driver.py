@@ -109,6 +109,7 @@ class StreamChannel(EngineChannel):
         "_aborting", "_bytes", "_bytes_closed", "_changed", "_close_timer_started", "_draining",
         "_finished", "_in_process", "_initial", "_options", "_pending", "_pong_event",
         "_receive_scope", "_scopes", "_task_group", "_write_broken", "_write_limit", "_writing",
+        "_write_scheduled",
         "_written",
     )
 
@@ -145,6 +146,7 @@ class StreamChannel(EngineChannel):
         # writing them, an event renewed after each write, and whether writing failed for good.
         self._pending = bytearray()
         self._writing = False
+        self._write_scheduled = False
         self._written = anyio.Event()
         self._write_broken = False
         self._write_limit = options.write_limit
@@ -417,6 +419,22 @@ class StreamChannel(EngineChannel):
     async def _wait_for_room(self) -> None:
         if not await self._write(b""):
             raise self._closed_error()
+
+    def _above_write_limit(self) -> bool:
+        return len(self._pending) > self._write_limit
+
+    def _write_buffer_size(self) -> int:
+        return len(self._pending)
+
+    def _write_soon(self) -> None:
+        if not self._writing and not self._write_scheduled:
+            self._write_scheduled = True
+            self._spawn(self._write_queued)
+
+    async def _write_queued(self) -> None:
+        """Write what ``add_nowait`` queued (a short task: nobody waits on it)."""
+        self._write_scheduled = False
+        await self._write(b"")
 
     def _transport_gone(self) -> bool:
         return self._finished

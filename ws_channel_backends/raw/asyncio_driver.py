@@ -572,6 +572,15 @@ class AsyncioChannel(EngineChannel):
                 write(piece)
         return self._write_paused
 
+    def _above_write_limit(self) -> bool:
+        return self._write_paused
+
+    def _write_buffer_size(self) -> int:
+        return self._cork_size + self._transport.get_write_buffer_size()
+
+    def _write_soon(self) -> None:
+        pass  # written to the transport, or coalesced and written on the next loop iteration
+
     async def _wait_for_room(self) -> None:
         waiter = self._loop.create_future()
         self._drain_waiters.append(waiter)

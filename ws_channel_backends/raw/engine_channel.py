@@ -6,6 +6,7 @@ import logging
 import os
 from abc import abstractmethod
 from collections import deque
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ws_channel_core.base import ChannelBase
@@ -13,7 +14,7 @@ from ws_channel_core.channel import Message
 from ws_channel_core.errors import KeepaliveTimeout, WebSocketChannelError
 
 from .engine import Engine
-from .engine.events import BinaryMessage, CloseReceived, Event, Pong, ProtocolFailure, TextMessage
+from .engine.events import BinaryMessage, CloseReceived, Event, Fragment, Pong, ProtocolFailure, TextMessage
 
 __all__ = ["EngineChannel", "DRAIN_QUIET"]
 
@@ -24,6 +25,11 @@ logger = logging.getLogger("ws_channel.raw")
 #: closing with unread data makes the kernel send a reset that can destroy our close frame in the
 #: peer's buffers before it reads it.
 DRAIN_QUIET = 0.25
+
+
+def _is_fragment(item: object) -> bool:
+    """Whether a queued item is a piece of a message (a reader asked for pieces), not a message."""
+    return type(item) is Fragment
 
 
 class EngineChannel(ChannelBase):
@@ -92,6 +98,18 @@ class EngineChannel(ChannelBase):
     def _pong_received(self) -> None:
         """The pong of the keepalive ping arrived."""
 
+    @abstractmethod
+    def _above_write_limit(self) -> bool:
+        """Whether the bytes waiting to be written are above ``write_limit`` (``add`` would wait)."""
+
+    @abstractmethod
+    def _write_buffer_size(self) -> int:
+        """Bytes the driver holds or the transport buffers, not yet handed to the operating system."""
+
+    @abstractmethod
+    def _write_soon(self) -> None:
+        """Make sure what :meth:`_write_pieces` queued gets written with no sender waiting."""
+
     # -- sending and closing, shared ----------------------------------------------------------
 
     async def _send_message(self, message: Message) -> None:
@@ -105,6 +123,78 @@ class EngineChannel(ChannelBase):
             raise self._closed_error() from None
         if self._write_pieces(engine.pieces_to_send()):
             await self._wait_for_room()
+
+    def _send_message_nowait(self, message: Message) -> bool:
+        if self._above_write_limit():
+            return False
+        engine = self._engine
+        try:
+            if type(message) is str:
+                engine.send_text(message)
+            else:
+                engine.send_binary(message)  # type: ignore[arg-type]
+        except WebSocketChannelError:
+            raise self._closed_error() from None
+        if self._write_pieces(engine.pieces_to_send()):
+            self._write_soon()
+        return True
+
+    def _buffered_amount(self) -> int:
+        return self._engine.bytes_pending + self._write_buffer_size()
+
+    async def _send_fragments(self, chunks: AsyncIterator[Message]) -> None:
+        # The engine sends a fragmented message uncompressed (RFC 7692 allows it per message).
+        previous = await anext(chunks)
+        text = isinstance(previous, str)
+        first = True
+        async for chunk in chunks:
+            await self._send_fragment(previous, text, first, False)
+            first = False
+            previous = chunk
+        await self._send_fragment(previous, text, first, True)
+
+    async def _send_fragment(self, chunk: Message, text: bool, first: bool, fin: bool) -> None:
+        engine = self._engine
+        try:
+            if not first:
+                engine.send_continuation(chunk.encode() if isinstance(chunk, str) else chunk, fin=fin)
+            elif text:
+                engine.send_text(chunk, fin=fin)
+            else:
+                engine.send_binary(chunk, fin=fin)  # type: ignore[arg-type]
+        except WebSocketChannelError:
+            raise self._closed_error() from None
+        if self._write_pieces(engine.pieces_to_send()):
+            await self._wait_for_room()
+
+    async def _receive_fragment(self) -> tuple[Message, bool] | None:
+        engine = self._engine
+        if not self._queue and not self._ended:
+            engine.stream_fragments = True  # the next message, if it comes in several frames
+        try:
+            item: object = await self._receive_message()
+        except BaseException:
+            if engine.stream_fragments and not self._queue:
+                engine.stream_fragments = False  # nothing of it was reported yet
+            elif self._queue and _is_fragment(self._queue[0]):
+                self._skip_rest_of_message()  # its first piece arrived as the wait was cancelled
+            raise
+        if item is None:
+            return None
+        if type(item) is Fragment:
+            return item.data, item.final
+        return item, True  # type: ignore[return-value]
+
+    async def _ping(self, payload: bytes) -> float:
+        engine = self._engine
+        pending = self._track_ping(payload)
+        try:
+            engine.send_ping(payload)
+        except WebSocketChannelError:
+            raise self._closed_error() from None
+        if self._write_pieces(engine.pieces_to_send()):
+            await self._wait_for_room()
+        return await self._await_pong(pending)
 
     def _start_close(self, code: int | None, reason: str) -> None:
         if self._transport_gone():
@@ -144,12 +234,19 @@ class EngineChannel(ChannelBase):
         if engine.close_expected() or engine.failure_pending:
             return False
         payload = os.urandom(4)
+        while self._pings and payload in self._pings:
+            payload = os.urandom(4)
         self._ping_payload = payload
+        self._track_ping(payload, keepalive=True)
         engine.send_ping(payload)
         return True
 
     def _pong(self, payload: bytes) -> None:
-        if self._ping_payload is not None and payload == self._ping_payload:
+        # A pong acknowledges its ping and every earlier one (RFC 6455 5.5.3), the keepalive's too.
+        if not self._acknowledge_pong(payload):
+            return
+        keepalive = self._ping_payload
+        if keepalive is not None and not (self._pings and keepalive in self._pings):
             self._ping_payload = None
             self._pong_received()
 
@@ -189,6 +286,9 @@ class EngineChannel(ChannelBase):
                         logger.debug("closing and nobody reads: dropping messages beyond max_queue")
                     continue
                 queue.append(event.data)  # type: ignore[union-attr]
+            elif kind is Fragment:
+                if not self._ended:
+                    queue.append(event)  # type: ignore[arg-type]  # taken by _receive_fragment only
             elif kind is Pong:
                 self._pong(event.payload)  # type: ignore[union-attr]
             elif kind is CloseReceived:
@@ -198,6 +298,9 @@ class EngineChannel(ChannelBase):
                 self._note_error(event.error)  # type: ignore[union-attr]
                 self._ended = True
                 self._defer_failure()
+        engine = self._engine
+        if engine.stream_fragments and queue and not _is_fragment(queue[-1]):
+            engine.stream_fragments = False  # a whole message came first: it is what the reader gets
 
     def _stream_ended(self) -> None:
         """The stream is about to end: log what was dropped while closing."""

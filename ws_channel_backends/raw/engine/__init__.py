@@ -10,7 +10,7 @@ what it reports, :mod:`.handshake` the opening handshake as bytes. The drivers b
 from __future__ import annotations
 
 from .engine import DEFAULT_MAX_SIZE, Engine, State
-from .events import BinaryMessage, CloseReceived, Event, Ping, Pong, ProtocolFailure, TextMessage
+from .events import BinaryMessage, CloseReceived, Event, Fragment, Ping, Pong, ProtocolFailure, TextMessage
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -19,6 +19,7 @@ __all__ = [
     "Event",
     "TextMessage",
     "BinaryMessage",
+    "Fragment",
     "Ping",
     "Pong",
     "CloseReceived",

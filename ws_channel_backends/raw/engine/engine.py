@@ -17,16 +17,17 @@ frame is processed as its bytes arrive (UTF-8 checked, inflated, size-checked), 
 buffer never holds more than one partial header or one control frame (at most 139 bytes), whatever
 the message size.
 
-Bounded memory against a hostile peer. A fragmented message is gathered in one growing ``bytearray``
-(no object per fragment), checked against ``max_size`` before it grows (after inflating, when
-compressed), so a message costs at most ``max_size`` bytes however it is cut. Control frames cannot
-grow memory either: only the latest ping's pong is kept, in one slot that becomes bytes only when the
-driver calls :meth:`Engine.data_to_send` (RFC 6455 5.5.3 allows answering only the most recent
-ping), and consecutive pings are reported as one :class:`~.events.Ping` event. The driver learns its
-engine backlog from :attr:`Engine.bytes_pending`; it stops reading while its own write buffer is
-above ``write_limit``. Peer errors never raise out of :meth:`receive_data`: they become a
-:class:`~.events.ProtocolFailure` event, a queued close frame with the right code (1002, 1007, 1009)
-and :attr:`Engine.should_close_transport`.
+Bounded memory against a hostile peer. A fragmented message is gathered in one growing ``bytearray`` (no
+object per fragment), checked against ``max_size`` before it grows (after inflating, when compressed), so
+a message costs at most ``max_size`` bytes however it is cut. Set :attr:`Engine.stream_fragments` to get
+the next message that arrives in several frames as :class:`~.events.Fragment` events instead, each piece
+as it comes (then memory holds one piece). Control frames cannot grow memory either: only the latest
+ping's pong is kept, in one slot that becomes bytes only when the driver calls :meth:`Engine.data_to_send`
+(RFC 6455 5.5.3 allows answering only the most recent ping), and consecutive pings are reported as one
+:class:`~.events.Ping` event. The driver learns its engine backlog from :attr:`Engine.bytes_pending`; it
+stops reading while its own write buffer is above ``write_limit``. Peer errors never raise out of
+:meth:`receive_data`: they become a :class:`~.events.ProtocolFailure` event, a queued close frame with the
+right code (1002, 1007, 1009) and :attr:`Engine.should_close_transport`.
 
 Deferred failure (``defer_failure=True``, what both drivers use): a peer error still stops all input
 at once and is still reported as :class:`~.events.ProtocolFailure`, after the complete messages that
@@ -46,7 +47,7 @@ from enum import Enum
 from ws_channel_core.errors import CloseFrame, ConnectionClosed, PayloadTooBig, ProtocolError
 
 from .deflate import PerMessageDeflate
-from .events import BinaryMessage, CloseReceived, Event, Ping, Pong, ProtocolFailure, TextMessage
+from .events import BinaryMessage, CloseReceived, Event, Fragment, Ping, Pong, ProtocolFailure, TextMessage
 from .frames import (
     MAX_CONTROL_PAYLOAD,
     frame_header,
@@ -105,9 +106,9 @@ class Engine:
         "_buf", "_decoder", "_events", "_frame_buf", "_frame_fin", "_frame_key", "_frame_left",
         "_frame_offset", "_in_frame", "_key_pos", "_keys", "_mask", "_msg_buf", "_msg_compressed",
         "_msg_opcode", "_msg_size", "_out",
-        "_pong", "_send_fragmenting", "_should_close", "close_received", "close_sent",
+        "_pong", "_send_fragmenting", "_should_close", "_msg_streaming", "close_received", "close_sent",
         "defer_failure", "deflate", "eof_received", "error", "failure_pending", "max_frame_size",
-        "max_size", "server_side", "state",
+        "max_size", "server_side", "state", "stream_fragments",
     )
 
     def __init__(
@@ -160,6 +161,11 @@ class Engine:
         self._msg_buf = bytearray()
         self._decoder: Utf8Decoder | None = None
         self._send_fragmenting = False
+        #: Report the next message as :class:`~.events.Fragment` events if it comes in several frames
+        #: (set by a reader waiting for pieces; it resets itself once that message, or a whole one
+        #: received first, has been reported).
+        self.stream_fragments = False
+        self._msg_streaming = False  # the message being received is reported in pieces
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -393,6 +399,13 @@ class Engine:
         self._msg_size += len(data)
         msg_buf = self._msg_buf
         text = self._msg_opcode == _TEXT
+        if (
+            self.stream_fragments
+            and (self._msg_streaming or not message_done or msg_buf)
+            and (self._msg_streaming or self._starts_streaming())
+        ):
+            self._stream_piece(data, message_done, text)
+            return
         if not message_done or msg_buf:
             if text:
                 decoder = self._decoder
@@ -415,6 +428,41 @@ class Engine:
         if not text:
             self._events.append(BinaryMessage(bytes(whole)))
         self._msg_opcode = 0
+
+    def _starts_streaming(self) -> bool:
+        """Whether this message is the one the reader waits for (no whole message came first)."""
+        for event in self._events:
+            if type(event) is TextMessage or type(event) is BinaryMessage:
+                self.stream_fragments = False
+                return False
+        self._msg_streaming = True
+        return True
+
+    def _stream_piece(self, data: bytes | bytearray | memoryview, done: bool, text: bool) -> None:
+        """Report a piece of a message in several frames (with what was gathered before, if any)."""
+        msg_buf = self._msg_buf
+        chunk: str | bytes
+        if text:
+            decoder = self._decoder
+            if decoder is None:
+                decoder = self._decoder = Utf8Decoder()
+            if msg_buf:  # gathered (and checked) before the reader asked: decode it with the rest
+                decoder.check(data, done)
+                decoder = self._decoder = Utf8Decoder()
+                chunk = decoder.decode(bytes(msg_buf) + bytes(data), done)
+            else:
+                chunk = decoder.decode(data, done)
+        else:
+            chunk = bytes(msg_buf) + bytes(data) if msg_buf else bytes(data)
+        if msg_buf:
+            self._msg_buf = bytearray()
+        if done:
+            self._msg_streaming = self.stream_fragments = False
+            self._msg_opcode = 0
+            if self._decoder is not None:
+                self._decoder.reset()
+        if chunk or done:
+            self._events.append(Fragment(chunk, done))
 
     def _control(self, opcode: int, payload: bytes) -> None:
         if opcode == _PING:

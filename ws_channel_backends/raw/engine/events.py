@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from ws_channel_core.errors import CloseFrame, ProtocolError
 
-__all__ = ["TextMessage", "BinaryMessage", "Ping", "Pong", "CloseReceived", "ProtocolFailure", "Event"]
+__all__ = [
+    "TextMessage", "BinaryMessage", "Fragment", "Ping", "Pong", "CloseReceived", "ProtocolFailure", "Event",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +23,18 @@ class BinaryMessage:
     """A complete binary message."""
 
     data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """A piece of a message that arrives in several frames (only when ``Engine.stream_fragments``).
+
+    ``data`` is ``str`` for a text message (decoded so far, UTF-8 checked) and ``bytes`` for a binary
+    one; ``final`` marks the message's last piece.
+    """
+
+    data: str | bytes
+    final: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,4 +65,4 @@ class ProtocolFailure:
     error: ProtocolError
 
 
-Event = TextMessage | BinaryMessage | Ping | Pong | CloseReceived | ProtocolFailure
+Event = TextMessage | BinaryMessage | Fragment | Ping | Pong | CloseReceived | ProtocolFailure
