@@ -81,6 +81,9 @@ class AssemblerFixes:
     #: Messages dropped while draining because nobody read them.
     dropped: int = 0
     _dropping_rest: bool = False
+    #: Inside a message read piece by piece (``get_piece``): 1 text, 2 binary, 0 not.
+    _pieces: int = 0
+    _piece_decoder: codecs.IncrementalDecoder | None = None
 
     # Provided by the stock assembler.
     get_in_progress: bool
@@ -129,6 +132,53 @@ class AssemblerFixes:
                     return bytes(frame.data).decode() if as_str else bytes(frame.data)
                 self._start(frame, as_str)
             return await self._finish_message()
+        finally:
+            self.get_in_progress = False
+
+    async def get_piece(self) -> tuple[Data, bool]:
+        """The next piece of the incoming message (one frame) and whether it ends the message.
+
+        Text is decoded as it comes (a character split across frames comes out whole in the later
+        piece); the first call after an interrupted :meth:`get` hands over what it had gathered.
+        Cancel-safe: a frame taken from the queue is returned before anything else can happen.
+
+        Raises:
+            EOFError: the stream of frames ended.
+            UnicodeDecodeError: a text message is not valid UTF-8.
+            ConcurrencyError: another coroutine is reading.
+        """
+        if self.get_in_progress:
+            raise ConcurrencyError("get() or get_iter() is already running")
+        self.get_in_progress = True
+        try:
+            if self._partial is not None and not self._pieces:  # a whole-message read was cancelled
+                data, self._partial, self._validator = bytes(self._partial), None, None
+                if not self._partial_decode:
+                    self._pieces = 2
+                    return data, False
+                self._pieces = 1
+                decoder = self._piece_decoder = _Utf8Decoder()
+                return decoder.decode(data, False), False
+            frame = await self._next_frame()
+            self.maybe_resume()
+            if not self._pieces:
+                assert frame.opcode is TEXT or frame.opcode is BINARY
+                if frame.fin:
+                    return (bytes(frame.data).decode() if frame.opcode is TEXT else bytes(frame.data)), True
+                self._pieces = 1 if frame.opcode is TEXT else 2
+                self._piece_decoder = _Utf8Decoder() if frame.opcode is TEXT else None
+            else:
+                assert frame.opcode is CONT
+            piece: Data = bytes(frame.data)
+            if self._piece_decoder is not None:
+                try:
+                    piece = self._piece_decoder.decode(frame.data, frame.fin)
+                except UnicodeDecodeError:
+                    self._pieces, self._piece_decoder = 0, None
+                    raise
+            if frame.fin:
+                self._pieces, self._piece_decoder = 0, None
+            return piece, frame.fin
         finally:
             self.get_in_progress = False
 

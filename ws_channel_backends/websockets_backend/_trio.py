@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import trio
 from websockets.frames import Frame
@@ -155,8 +156,18 @@ class TrioChannel(ConnectionChannel):
             return False
         return True
 
+    #: Wake ``ping()`` at the close too (trio's pong events are never set otherwise).
+    _PING_OPTIONS: ClassVar[Mapping[str, Any]] = MappingProxyType({"ack_on_close": True})
+
     def _flush(self) -> None:
         self._spawn(self._send_pending)
+
+    def _buffered_amount(self) -> int:
+        # Bytes the protocol queued and no send_all() took yet (what trio's stream holds is hidden).
+        return sum(map(len, self._connection.protocol.writes))
+
+    def _write_limit(self) -> int:
+        return int(getattr(self._connection, "write_limit", 2**16))
 
     async def _send_pending(self) -> None:
         connection = self._connection

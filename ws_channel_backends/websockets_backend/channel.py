@@ -16,8 +16,11 @@ nobody reads; a callback costs far less per idle connection than a watcher task.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from typing import Any, cast
+from collections.abc import AsyncIterator, Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar, cast
 
 from websockets import exceptions as ws_exc
 from websockets.asyncio.connection import Connection
@@ -32,7 +35,7 @@ from ws_channel_core.errors import CloseFrame, KeepaliveTimeout
 from ws_channel_core.http import Address, Request, Response
 
 from ._errors import close_cause
-from ._fixes import fix_connection_class, start_draining
+from ._fixes import AssemblerFixes, fix_connection_class, start_draining
 from ._http import core_request, core_response
 
 __all__ = ["ConnectionChannel", "WebsocketsChannel", "wrap"]
@@ -171,6 +174,83 @@ class ConnectionChannel(ChannelBase):
             self._sync_close_state()
             raise self._closed_error() from exc
 
+    def _send_message_nowait(self, message: Message) -> bool:
+        connection = self._connection
+        protocol = connection.protocol
+        if protocol.state is not OPEN:
+            self._sync_close_state()
+            raise self._closed_error()
+        if connection.send_in_progress is not None or self._buffered_amount() > self._write_limit():
+            return False
+        if isinstance(message, str):
+            protocol.send_text(message.encode())
+        else:
+            protocol.send_binary(message)
+        self._flush()
+        return True
+
+    def _write_limit(self) -> int:
+        """The connection's ``write_limit`` (the transport's high-water mark on asyncio)."""
+        raise NotImplementedError
+
+    async def _send_fragments(self, chunks: AsyncIterator[Message]) -> None:
+        # websockets sends an (async) iterable as one fragmented message, compressed with
+        # permessage-deflate when negotiated; an error in the middle fails the connection (1011).
+        connection = self._connection
+        if connection.protocol.state is not OPEN:
+            self._sync_close_state()
+            raise self._closed_error()
+        try:
+            await connection.send(chunks)
+        except ws_exc.ConnectionClosed as exc:
+            self._sync_close_state()
+            raise self._closed_error() from exc
+
+    async def _receive_fragment(self) -> tuple[Message, bool] | None:
+        assembler = self._connection.recv_messages
+        if not isinstance(assembler, AssemblerFixes):  # someone else's assembler: whole messages
+            return await super()._receive_fragment()
+        try:
+            return await assembler.get_piece()
+        except Exception as exc:
+            await self._receive_failed(exc)
+            return None
+
+    async def _ping(self, payload: bytes) -> float:
+        connection = self._connection
+        if connection.protocol.state is not OPEN:
+            self._sync_close_state()
+            raise self._closed_error()
+        start = time.perf_counter()
+        try:
+            waiter = await connection.ping(payload, **self._PING_OPTIONS)
+            if hasattr(waiter, "wait"):  # trio: an event, set on the pong or at the close
+                await waiter.wait()
+                if connection.protocol.state is CLOSED:
+                    raise ws_exc.ConnectionClosed(None, None)
+                latency = time.perf_counter() - start
+            else:
+                latency = float(await waiter)  # asyncio: a future of the round trip
+        except ws_exc.ConcurrencyError as exc:
+            raise RuntimeError("a ping with this payload is already waiting for its pong") from exc
+        except ws_exc.ConnectionClosed as exc:
+            self._sync_close_state()
+            raise self._closed_error() from exc
+        connection.latency = latency  # what ``latency`` reports, until the next keepalive pong
+        return latency
+
+    #: Extra arguments of ``connection.ping()`` (trio: also wake at the close).
+    _PING_OPTIONS: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+
+    @property
+    def latency(self) -> float | None:
+        # websockets measures its keepalive pings (0 until the first); ping() writes there too.
+        measured = float(self._connection.latency)
+        return measured if measured > 0 else None
+
+    def _buffered_amount(self) -> int:
+        raise NotImplementedError
+
     def _start_close(self, code: int | None, reason: str) -> None:
         connection = self._connection
         protocol = connection.protocol
@@ -288,6 +368,13 @@ class WebsocketsChannel(ConnectionChannel):
 
     def _abort_connection(self) -> None:
         self._connection.transport.abort()
+
+    def _buffered_amount(self) -> int:
+        transport = self._connection.transport
+        return sum(map(len, self._connection.protocol.writes)) + transport.get_write_buffer_size()
+
+    def _write_limit(self) -> int:
+        return int(self._connection.transport.get_write_buffer_limits()[1])
 
     def _on_connection_lost(self, _waiter: asyncio.Future[None]) -> None:
         if self._close_timer is not None:
