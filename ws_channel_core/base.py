@@ -385,6 +385,7 @@ class ChannelBase(ABC):
     async def _send_message(self, message: Message) -> None:
         """Send one message, waiting for buffer space; raise ``ConnectionClosed`` if closed."""
 
+    @abstractmethod
     def _send_message_nowait(self, message: Message) -> bool:
         """Queue one message without waiting, unless the outgoing buffer is above ``write_limit``.
 
@@ -393,12 +394,12 @@ class ChannelBase(ABC):
         Raises:
             ConnectionClosed: the connection is closing or gone.
         """
-        raise NotImplementedError  # TRANSITIONAL: abstract once every backend implements it
 
+    @abstractmethod
     def _buffered_amount(self) -> int:
         """Bytes accepted by a send but not yet handed to the operating system; never raises."""
-        raise NotImplementedError  # TRANSITIONAL: abstract once every backend implements it
 
+    @abstractmethod
     async def _ping(self, payload: bytes) -> float:
         """Send a ping with ``payload`` (checked, not pending) and return the round trip in seconds.
 
@@ -408,7 +409,6 @@ class ChannelBase(ABC):
         Raises:
             ConnectionClosed: the channel closed before the pong arrived.
         """
-        raise NotImplementedError  # TRANSITIONAL: abstract once every backend implements it
 
     async def _send_fragments(self, chunks: AsyncIterator[Message]) -> None:
         """Send ``chunks`` (at least one, all ``str`` or all ``bytes``, checked) as one message.

@@ -27,6 +27,7 @@ GROUPS: tuple[str, ...] = (
     "limits",
     "compression",
     "keepalive",
+    "application",
     "load",
     "server",
     "interop",
