@@ -87,6 +87,14 @@ def test_auth_server(server: str) -> None:
 
 
 @pytest.mark.parametrize("server", SERVERS)
+def test_chat(server: str) -> None:
+    lines = run("chat.py", "--backend", server)
+    for name in ("alice", "bob"):
+        assert lines.count(f"{name} heard: {name} is here") == 2  # joined, dropped, came back
+        assert lines.count(f"{name} heard: bye") == 1
+
+
+@pytest.mark.parametrize("server", SERVERS)
 def test_reconnect(server: str) -> None:
     lines = run("reconnect.py", "--backend", server)
     story = [line for line in lines if not line.startswith("ws_channel.client:")]
