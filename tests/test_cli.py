@@ -178,8 +178,8 @@ def test_connect_sends_piped_lines_and_prints_the_echoes(echo_port: int, backend
 def test_piped_input_prints_every_reply_that_arrives_before_the_servers_close(
     echo_port: int, backend: str
 ) -> None:
-    # No --expect: end of input starts the closing handshake at once, and the echoes still in flight
-    # arrive before the server's close frame, so they are printed.
+    # No --expect: at the end of input the client lingers until the replies stop, then closes; every
+    # reply that arrives before the server's close frame is printed.
     result = run_cli("connect", "--backend", backend, f"ws://127.0.0.1:{echo_port}/", stdin="a\nb\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "a\nb\n"

@@ -56,6 +56,10 @@ EXIT_INTERRUPTED = 130
 CLEAN_CLOSE_CODES = frozenset({1000, 1001, 1005})
 #: Binary messages up to this many bytes are printed in full as hex; longer ones are summarized.
 HEX_LIMIT = 64
+#: After the end of input, ``connect`` closes once no reply arrived for this long (seconds)...
+LINGER = 0.25
+#: ...or after this long at most (a server that never stops sending).
+LINGER_MAX = 2.0
 #: Errors that are the user's input or the network's fault: reported in one line, no traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (WebSocketChannelError, LookupError, ValueError, OSError)
 #: ``USER_ERRORS`` and the CLI's own ``CommandError``, defined below.
@@ -274,15 +278,34 @@ async def _connect_command(args: argparse.Namespace) -> int:
                 except ConnectionClosed:
                     return  # the server closed; the stream is ending too
                 console.prompt()
-        with anyio.move_on_after(wait):
-            await (enough.wait() if expect else anyio.sleep_forever())
+        if expect or args.wait is not None:
+            with anyio.move_on_after(wait):
+                await (enough.wait() if expect else anyio.sleep_forever())
+        else:
+            await quiet()
         channel.sink.close(1000)
+
+    arrived = anyio.Event()
+
+    async def quiet() -> None:
+        """Linger until no reply arrived for ``LINGER`` seconds (at most ``LINGER_MAX``): an echo
+        server answers a close frame at once, so closing right after the last line could cut off
+        the replies it had not sent yet."""
+        nonlocal arrived
+        with anyio.move_on_after(LINGER_MAX):
+            while True:
+                with anyio.move_on_after(LINGER) as idle:
+                    await arrived.wait()
+                if idle.cancelled_caught:
+                    return
+                arrived = anyio.Event()
 
     async with anyio.create_task_group() as group:
         group.start_soon(send_then_close)
         received = 0
         async for message in channel.stream:
             console.received(format_message(message))
+            arrived.set()
             received += 1
             if expect is not None and received >= expect:
                 enough.set()
@@ -558,7 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
     connect_parser.add_argument(
         "--wait", metavar="SECONDS", type=float,
         help="after end of input, keep printing incoming messages this long before closing "
-        "(default: close at once; with --expect: until N messages arrived)",
+        f"(default: until no message arrived for {LINGER} s, at most {LINGER_MAX} s; with --expect: "
+        "until N messages arrived)",
     )
     connect_parser.add_argument(
         "--binary", action="store_true", help="send each line as a binary message (UTF-8 bytes)"
