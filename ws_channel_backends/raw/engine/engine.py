@@ -23,7 +23,8 @@ a message costs at most ``max_size`` bytes however it is cut. Set :attr:`Engine.
 the next message that arrives in several frames as :class:`~.events.Fragment` events instead, each piece
 as it comes (then memory holds one piece). Control frames cannot grow memory either: only the latest
 ping's pong is kept, in one slot that becomes bytes only when the driver calls :meth:`Engine.data_to_send`
-(RFC 6455 5.5.3 allows answering only the most recent ping), and consecutive pings are reported as one
+(RFC 6455 5.5.3 allows answering only the most recent ping; up to :data:`PENDING_PONGS` earlier pings of
+the same read still get theirs), and consecutive pings are reported as one
 :class:`~.events.Ping` event. The driver learns its engine backlog from :attr:`Engine.bytes_pending`; it
 stops reading while its own write buffer is above ``write_limit``. Peer errors never raise out of
 :meth:`receive_data`: they become a :class:`~.events.ProtocolFailure` event, a queued close frame with the
@@ -59,11 +60,13 @@ from .frames import (
 from .mask import apply_mask, mask_in_place
 from .utf8 import Utf8Decoder, decode_text
 
-__all__ = ["Engine", "State", "DEFAULT_MAX_SIZE"]
+__all__ = ["Engine", "State", "DEFAULT_MAX_SIZE", "PENDING_PONGS"]
 
 #: The default ``max_size`` (1 MiB), the same as ``ws_channel_core.options.DEFAULT_MAX_SIZE`` (not
 #: imported: the core's options module imports ``ssl``, and the engine imports no I/O module).
 DEFAULT_MAX_SIZE = 2**20
+#: Pings of one read answered one by one before only the latest pending pong is kept.
+PENDING_PONGS = 16
 
 _TEXT = 1
 _BINARY = 2
@@ -106,7 +109,8 @@ class Engine:
         "_buf", "_decoder", "_events", "_frame_buf", "_frame_fin", "_frame_key", "_frame_left",
         "_frame_offset", "_in_frame", "_key_pos", "_keys", "_mask", "_msg_buf", "_msg_compressed",
         "_msg_opcode", "_msg_size", "_out",
-        "_pong", "_send_fragmenting", "_should_close", "_msg_streaming", "close_received", "close_sent",
+        "_pong", "_pongs_queued", "_send_fragmenting", "_should_close", "_msg_streaming",
+        "close_received", "close_sent",
         "defer_failure", "deflate", "eof_received", "error", "failure_pending", "max_frame_size",
         "max_size", "server_side", "state", "stream_fragments",
     )
@@ -144,6 +148,7 @@ class Engine:
         self._out: list[bytes] = []
         # The payload of the latest unanswered ping (RFC 6455 5.5.3: only it needs an answer).
         self._pong: bytes | None = None
+        self._pongs_queued = 0  # pongs queued in _out since the driver last took the bytes
         # The data frame being received (its header is consumed, its payload is streaming).
         self._frame_fin = False
         self._frame_left = 0
@@ -473,7 +478,12 @@ class Engine:
                 events.append(Ping(payload))
             if self.close_sent is None:
                 # RFC 6455 5.5.3: "an endpoint MAY elect to send a Pong frame for only the most
-                # recently processed Ping frame": one slot, so a ping flood cannot grow memory.
+                # recently processed Ping frame". A few pings in one read each get their pong
+                # (peers expect it: Autobahn 2.10, 2.11); past that only the latest pending one is
+                # kept, in one slot, so a ping flood cannot grow memory.
+                if self._pong is not None and self._pongs_queued < PENDING_PONGS:
+                    self._take_pong()
+                    self._pongs_queued += 1
                 self._pong = payload
         elif opcode == _PONG:
             self._events.append(Pong(payload))
@@ -681,6 +691,7 @@ class Engine:
 
     def data_to_send(self) -> bytes:
         """Return (and forget) the bytes to write to the peer; the pending pong is serialized here."""
+        self._pongs_queued = 0
         if self._pong is not None:
             self._take_pong()
         out = self._out
@@ -697,6 +708,7 @@ class Engine:
         """Like :meth:`data_to_send`, as the list of pieces to write in order, not joined: a large
         frame is two pieces, its header and its payload (the object the application sent, when
         nothing had to change in it), so a driver writes it without copying it."""
+        self._pongs_queued = 0
         if self._pong is not None:
             self._take_pong()
         out = self._out
