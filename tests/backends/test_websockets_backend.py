@@ -32,6 +32,7 @@ from websockets.typing import Subprotocol
 
 from ws_channel_backends.websockets_backend import WebsocketsChannel, backend, wrap
 from ws_channel_backends.websockets_backend._fixes import (
+    PENDING_PONGS,
     FixedServerProtocol,
     UncappedAssembler,
     start_draining,
@@ -755,12 +756,20 @@ def _pings(count: int) -> bytes:
     return bytes([0x89, 0x80, 0, 0, 0, 0]) * count  # masked, empty pings from a client
 
 
-def test_a_read_full_of_pings_queues_one_pong_and_keeps_no_ping_event() -> None:
+def test_a_read_full_of_pings_queues_a_bounded_number_of_pongs_and_keeps_no_ping_event() -> None:
     protocol = ServerProtocol(state=OPEN)
     protocol.__class__ = FixedServerProtocol  # as install_fixes() does
     protocol.receive_data(_pings(10_000))
     assert protocol.events_received() == []
-    assert protocol.data_to_send() == [b"\x8a\x00"]
+    assert protocol.data_to_send() == [b"\x8a\x00"] * PENDING_PONGS
+
+
+def test_a_few_pings_in_one_read_each_get_their_pong() -> None:
+    # Autobahn 2.10 / 2.11: a peer sending ten pings together expects ten pongs.
+    protocol = ServerProtocol(state=OPEN)
+    protocol.__class__ = FixedServerProtocol
+    protocol.receive_data(_pings(10))
+    assert protocol.data_to_send() == [b"\x8a\x00"] * 10
 
 
 def test_pongs_are_held_back_while_the_write_buffer_is_full() -> None:

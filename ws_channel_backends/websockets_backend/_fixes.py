@@ -19,11 +19,11 @@ have set: their attributes have class-level defaults, which keeps the switch saf
 3. **A close frame in the middle of a fragmented message** (Autobahn 7.1.5; RFC 6455 5.4 allows
    control frames between fragments): the partial message ends and the close is answered normally.
 
-4. **At most one pending pong** (RFC 6455 5.5.3: answering only the latest ping is allowed), and no
-   ping kept as an event (the connections ignore them): a ping
-   answered while the previous pong has not been handed to the transport yet replaces it, so a ping
-   flood in one read produces one pong. On asyncio, while the transport's write buffer is above
-   ``write_limit`` the latest pong is held back and written once it drains
+4. **Bounded pending pongs** (RFC 6455 5.5.3: answering only the latest ping is allowed), and no
+   ping kept as an event (the connections ignore them): past ``PENDING_PONGS`` pongs in one read, a
+   ping answered while the previous pong has not been handed to the transport yet replaces it, so a
+   ping flood in one read produces a bounded number of pongs. On asyncio, while the transport's
+   write buffer is above ``write_limit`` the latest pong is held back and written once it drains
    (:class:`FixedClientConnection`, :class:`FixedServerConnection`), so a peer that never reads
    cannot make pongs pile up. (Pausing reading instead would let two peers that both send a lot
    wait for each other for ever.) On trio, ``send_all`` blocks the reader, which bounds them too.
@@ -54,6 +54,7 @@ from websockets.server import ServerProtocol
 from websockets.typing import Data
 
 __all__ = [
+    "PENDING_PONGS",
     "UncappedAssembler",
     "FixedClientProtocol",
     "FixedServerProtocol",
@@ -64,6 +65,8 @@ __all__ = [
 ]
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+#: Pongs of one read written one by one before only the latest pending one is kept (fix 4).
+PENDING_PONGS = 16
 
 
 class AssemblerFixes:
@@ -286,8 +289,10 @@ class _ProtocolFixes:
                 if self.hold_pongs:
                     self.held_pong = writes.pop()  # replaces the one held before, if any
                     return
-                if before and writes[before - 1] is self._pong:
-                    del writes[before - 1]  # RFC 6455 5.5.3: only the latest ping needs its pong
+                if before >= PENDING_PONGS and writes[before - 1] is self._pong:
+                    # RFC 6455 5.5.3: only the latest ping needs its pong. A few pings in one read
+                    # each get theirs (peers expect it: Autobahn 2.10, 2.11); past that, one.
+                    del writes[before - 1]
                 self._pong = writes[-1]
             return
         if opcode is CLOSE:
