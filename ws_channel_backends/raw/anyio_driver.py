@@ -398,6 +398,7 @@ class StreamChannel(EngineChannel):
                 await self._changed.wait()
             finally:
                 self._awaiting = False
+            queue = self._queue  # the first message replaces the shared empty queue
         message = queue.popleft()
         if self._closing:
             self._consuming = True

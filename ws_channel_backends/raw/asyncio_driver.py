@@ -31,7 +31,6 @@ import asyncio
 import logging
 import ssl as ssl_module
 import threading
-import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
@@ -100,8 +99,9 @@ class _WireProtocol(asyncio.BufferedProtocol):
     """One TCP/TLS/Unix connection: the HTTP upgrade first, then WebSocket frames via the engine."""
 
     __slots__ = (
-        "__weakref__", "_direct", "_timer", "_view", "channel", "engine", "handshake_done", "hooks",
-        "key", "loop", "lost", "on_open", "options", "reader", "request", "server_side", "transport", "uri",
+        "_direct", "_timer", "_view", "channel", "engine", "handshake_done", "handshaking", "hooks",
+        "key", "loop", "lost", "on_open", "options", "reader", "registry", "request", "server_side",
+        "transport", "uri",
     )
 
     def __init__(self, options: Options, *, server_side: bool) -> None:
@@ -114,7 +114,12 @@ class _WireProtocol(asyncio.BufferedProtocol):
         self.reader: HttpReader | None = HttpReader()
         self.engine: Engine | None = None
         self.channel: AsyncioChannel | None = None
-        self.handshake_done: asyncio.Future[None] = self.loop.create_future()
+        self.handshaking = True  # until the upgrade succeeded or failed
+        # What connect() awaits (a client's only: nobody awaits a server's handshake).
+        self.handshake_done: asyncio.Future[None] | None = None if server_side else self.loop.create_future()
+        # A server's set of connections still in their handshake (to abort them when it closes);
+        # a connection leaves it once upgraded or lost, so idle connections cost it nothing.
+        self.registry: set[_WireProtocol] | None = None
         self.lost = False
         self.key = ""
         self.uri: WebSocketURI | None = None
@@ -183,11 +188,12 @@ class _WireProtocol(asyncio.BufferedProtocol):
             self._timer.cancel()
         if self.hooks is not None:
             self.hooks.cancel()
-        if not self.handshake_done.done():
+        if self.registry is not None:
+            self.registry.discard(self)
+        if self._in_handshake():
             error = InvalidHandshake("connection lost during the opening handshake")
             error.__cause__ = exc
-            self.handshake_done.set_exception(error)
-            self.handshake_done.exception()  # the waiter may be gone: do not warn about it
+            self._handshake_failed(error)
         if self.channel is not None:
             self.channel._connection_lost()
 
@@ -208,7 +214,7 @@ class _WireProtocol(asyncio.BufferedProtocol):
     def _handshake_data(self, data: bytes | memoryview) -> None:
         reader = self.reader
         transport = self.transport
-        if reader is None or transport is None or self.handshake_done.done():
+        if reader is None or transport is None or not self._in_handshake():
             return
         reader.feed(data)
         if self.hooks is not None:
@@ -225,9 +231,17 @@ class _WireProtocol(asyncio.BufferedProtocol):
                 transport.abort()
                 self._handshake_failed(exc)
 
+    def _in_handshake(self) -> bool:
+        """Whether the handshake still runs (not upgraded, not failed, no client gave up waiting)."""
+        done = self.handshake_done
+        return self.handshaking and (done is None or not done.done())
+
     def _handshake_failed(self, error: InvalidHandshake) -> None:
-        self.handshake_done.set_exception(error)
-        self.handshake_done.exception()  # nobody awaits it on a server: do not warn about it
+        self.handshaking = False
+        done = self.handshake_done
+        if done is not None:
+            done.set_exception(error)
+            done.exception()  # the waiter may be gone: do not warn about it
 
     def _refuse(self, response: Response, error: InvalidHandshake | None = None) -> None:
         """Send a refusal (426/400, or a hook's answer) and close the connection."""
@@ -264,7 +278,9 @@ class _WireProtocol(asyncio.BufferedProtocol):
             self._refuse(refusal)
             return
         result = self._accept(request)
-        self._upgrade(request, result, result.response)
+        # Only the request's head bytes are kept: the channel parses them again (and rebuilds the
+        # 101, which no hook changed) on first access of request / response.
+        self._upgrade(None, result, result.response, reader.head)
 
     async def _run_hooks(self, request: Request) -> None:
         """The server handshake with ``process_request`` / ``process_response`` (reading paused)."""
@@ -301,7 +317,9 @@ class _WireProtocol(asyncio.BufferedProtocol):
             headers=options.headers,
         )
 
-    def _upgrade(self, request: Request, result: ServerResult, response: Response) -> None:
+    def _upgrade(
+        self, request: Request | None, result: ServerResult, response: Response, head: bytes | None = None
+    ) -> None:
         transport = self.transport
         assert transport is not None
         transport.write(upgrade_response_bytes(response))
@@ -309,18 +327,31 @@ class _WireProtocol(asyncio.BufferedProtocol):
             self._timer.cancel()
             self._timer = None
         engine = make_engine(self.options, server_side=True, deflate=result.deflate)
-        self._start(engine, result.protocol, request, response)
+        if head is not None:
+            self._start(engine, result.protocol, None, None, head)
+        else:
+            self._start(engine, result.protocol, request, response)
 
     def _start(
-        self, engine: Engine, protocol: str | None, request: Request | None, response: Response
+        self,
+        engine: Engine,
+        protocol: str | None,
+        request: Request | None,
+        response: Response | None,
+        head: bytes | None = None,
     ) -> None:
         reader = self.reader
         assert reader is not None
         self.reader = None
         self.engine = engine
-        channel = AsyncioChannel(self, engine, protocol, request, response)
+        self.handshaking = False
+        if self.registry is not None:
+            self.registry.discard(self)
+            self.registry = None
+        channel = AsyncioChannel(self, engine, protocol, request, response, head)
         self.channel = channel
-        self.handshake_done.set_result(None)
+        if self.handshake_done is not None:
+            self.handshake_done.set_result(None)
         if self.on_open is not None:
             self.on_open(channel)
         leftover = bytes(reader.buffer)
@@ -345,7 +376,8 @@ class AsyncioChannel(EngineChannel):
         engine: Engine,
         protocol: str | None,
         request: Request | None,
-        response: Response,
+        response: Response | None,
+        request_head: bytes | None = None,
     ) -> None:
         transport = wire.transport
         assert transport is not None
@@ -354,6 +386,7 @@ class AsyncioChannel(EngineChannel):
             engine,
             protocol=protocol,
             max_queue=options.max_queue,
+            request_head=request_head,
             server_side=wire.server_side,
             request=request,
             response=response,
@@ -514,6 +547,7 @@ class AsyncioChannel(EngineChannel):
                 await waiter
             finally:
                 self._waiter = None
+            queue = self._queue  # the first message replaces the shared empty queue
         message = queue.popleft()
         if self._closing:
             self._consuming = True
@@ -667,6 +701,7 @@ async def connect(uri: WebSocketURI, options: ClientOptions) -> AsyncioChannel:
         transport, _ = await loop.create_connection(
             lambda: wire, uri.host, uri.port, ssl=ssl, server_hostname=uri.host if ssl else None
         )
+    assert wire.handshake_done is not None
     try:
         await wire.handshake_done
     except BaseException:
@@ -706,28 +741,26 @@ async def serve(
 ) -> AsyncIterator[AsyncioServer]:
     """Listen with the asyncio driver; leaving the block closes open connections with 1001."""
     loop = asyncio.get_running_loop()
-    channels: set[AsyncioChannel] = set()
-    tasks: set[asyncio.Task[None]] = set()
+    # The handler task of each open connection, and its channel. No wrapper coroutine per
+    # connection: a done callback does its end (idle memory).
+    running: dict[asyncio.Future[None], AsyncioChannel] = {}
+    handshaking: set[_WireProtocol] = set()  # connections still in their opening handshake
 
-    wires: weakref.WeakSet[_WireProtocol] = weakref.WeakSet()
-
-    async def run(channel: AsyncioChannel) -> None:
-        channels.add(channel)
-        try:
-            await handler(channel)  # the front door wrapped it (run_handler)
-        finally:
-            channels.discard(channel)
+    def finished(task: asyncio.Future[None]) -> None:
+        channel = running.pop(task, None)
+        if channel is not None:
             channel.close(1000)  # no-op when the handler closed it
 
     def on_open(channel: AsyncioChannel) -> None:
-        task = loop.create_task(run(channel))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        task = asyncio.ensure_future(handler(channel), loop=loop)  # the front door wrapped it (run_handler)
+        running[task] = channel
+        task.add_done_callback(finished)
 
     def factory() -> _WireProtocol:
         wire = _WireProtocol(options, server_side=True)
         wire.on_open = on_open
-        wires.add(wire)
+        wire.registry = handshaking
+        handshaking.add(wire)
         return wire
 
     ssl = options.ssl if isinstance(options.ssl, ssl_module.SSLContext) else None
@@ -741,14 +774,14 @@ async def serve(
         yield AsyncioServer(server)
     finally:
         server.close()
-        for wire in list(wires):
+        for wire in list(handshaking):
             if wire.channel is None and wire.transport is not None:
                 wire.transport.abort()  # a handshake still in progress
-        closing = [asyncio.ensure_future(_close(ch, 1001)) for ch in list(channels)]
+        closing = [asyncio.ensure_future(_close(ch, 1001)) for ch in list(running.values())]
         if closing:
             await asyncio.gather(*closing, return_exceptions=True)
-        if tasks:
-            _, pending = await asyncio.wait(set(tasks), timeout=options.close_timeout)
+        if running:
+            _, pending = await asyncio.wait(set(running), timeout=options.close_timeout)
             for task in pending:
                 task.cancel()
             if pending:

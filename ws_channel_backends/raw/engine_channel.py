@@ -12,9 +12,12 @@ from typing import Any
 from ws_channel_core.base import ChannelBase
 from ws_channel_core.channel import Message
 from ws_channel_core.errors import KeepaliveTimeout, WebSocketChannelError
+from ws_channel_core.http import Request, Response
+from ws_channel_core.options import Options
 
 from .engine import Engine
 from .engine.events import BinaryMessage, CloseReceived, Event, Fragment, Pong, ProtocolFailure, TextMessage
+from .engine.handshake import accept_request, parse_request
 
 __all__ = ["EngineChannel", "DRAIN_QUIET"]
 
@@ -25,6 +28,12 @@ logger = logging.getLogger("ws_channel.raw")
 #: closing with unread data makes the kernel send a reset that can destroy our close frame in the
 #: peer's buffers before it reads it.
 DRAIN_QUIET = 0.25
+
+
+#: The queue of a channel that never received a message: one shared empty deque, replaced by the
+#: channel's own on the first message (a deque costs ~700 bytes, and most idle connections never
+#: receive anything). ``maxlen=0``: should anything append to it by mistake, it keeps nothing.
+_NO_QUEUE: deque[Message] = deque(maxlen=0)
 
 
 def _is_fragment(item: object) -> bool:
@@ -49,17 +58,33 @@ class EngineChannel(ChannelBase):
     write buffer above ``write_limit`` does the sender wait (:meth:`_wait_for_room`): a send that fits
     completes without a suspension. Closing (:meth:`_start_close`), the deferred failure policy and
     the keepalive ping/pong bookkeeping are shared the same way; drivers supply timers and I/O.
+
+    Idle memory: a server whose handshake ran without hooks keeps only the request's head bytes
+    (``request_head``); ``request`` and ``response`` are parsed from them, and the 101 rebuilt from
+    the request and the options (the same deterministic ``accept_request``), on first access.
     """
 
     __slots__ = (
         "_engine", "_queue", "_ended", "_max_queue", "_consuming", "_awaiting", "_dropped",
-        "_ping_payload", "_sent_noted",
+        "_ping_payload", "_sent_noted", "_request_head",
     )
 
-    def __init__(self, engine: Engine, *, protocol: str | None, max_queue: int, **metadata: Any) -> None:
+    # Set by each driver's channel (its own slot): the options the connection was opened with.
+    _options: Options
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        protocol: str | None,
+        max_queue: int,
+        request_head: bytes | None = None,
+        **metadata: Any,
+    ) -> None:
         super().__init__(protocol=protocol, **metadata)
         self._engine = engine
-        self._queue: deque[Message] = deque()
+        self._request_head = request_head
+        self._queue = _NO_QUEUE  # the channel's own deque on the first message (see _NO_QUEUE)
         self._ended = False
         self._max_queue = max_queue
         self._consuming = False
@@ -67,6 +92,34 @@ class EngineChannel(ChannelBase):
         self._dropped = 0
         self._ping_payload: bytes | None = None  # the keepalive ping awaiting its pong
         self._sent_noted = False  # our close frame is recorded in the channel's bookkeeping
+
+    # -- the handshake, kept as bytes until asked for --------------------------------------------
+
+    @property
+    def request(self) -> Request | None:
+        if self._request_head is not None:
+            self._load_handshake()
+        return self._request
+
+    @property
+    def response(self) -> Response | None:
+        if self._request_head is not None:
+            self._load_handshake()
+        return self._response
+
+    def _load_handshake(self) -> None:
+        head = self._request_head
+        assert head is not None
+        request = parse_request(head, self._remote_address)
+        options = self._options
+        self._request = request
+        self._response = accept_request(
+            request,
+            protocols=options.protocols,
+            compression=options.compression is not None,
+            headers=options.headers,
+        ).response
+        self._request_head = None
 
     # -- what a driver supplies ----------------------------------------------------------------
 
@@ -275,6 +328,8 @@ class EngineChannel(ChannelBase):
     def _dispatch(self, events: list[Event]) -> None:
         """Apply the events the engine produced from the bytes just fed to it."""
         queue = self._queue
+        if queue is _NO_QUEUE and events:
+            queue = self._queue = deque()
         for event in events:
             kind = type(event)
             if kind is TextMessage or kind is BinaryMessage:

@@ -26,6 +26,7 @@ __all__ = [
     "MAX_HEAD_BYTES",
     "MAX_BODY_BYTES",
     "HttpReader",
+    "parse_request",
     "ClientResult",
     "ServerResult",
     "build_request",
@@ -60,15 +61,35 @@ def _parse_head(head: bytes) -> tuple[list[str], Headers]:
     return start, headers
 
 
-class HttpReader:
-    """Accumulates bytes until a complete HTTP head (and, for a refusal, its body) arrived."""
+def parse_request(head: bytes, remote_address: Address = None) -> Request:
+    """Parse a request head (without its final blank line), as :meth:`HttpReader.read_request` does.
 
-    __slots__ = ("buffer", "max_head_bytes", "eof")
+    A server may keep the head bytes of a connection instead of its :class:`Request` and parse them
+    again on first use: the same bytes always give the same request.
+
+    Raises:
+        InvalidHandshake: the head is malformed.
+    """
+    start, headers = _parse_head(head)
+    if len(start) != 3 or not start[2].startswith("HTTP/") or not start[0] or not start[1]:
+        raise InvalidHandshake(f"malformed HTTP request line {' '.join(start)!r}")
+    return Request(start[1], headers, remote_address, start[0])
+
+
+class HttpReader:
+    """Accumulates bytes until a complete HTTP head (and, for a refusal, its body) arrived.
+
+    ``head`` is the head of the request :meth:`read_request` returned (start line and headers,
+    without the blank line), for a server that keeps those bytes rather than the parsed request.
+    """
+
+    __slots__ = ("buffer", "max_head_bytes", "eof", "head")
 
     def __init__(self, max_head_bytes: int = MAX_HEAD_BYTES) -> None:
         self.buffer = bytearray()
         self.max_head_bytes = max_head_bytes
         self.eof = False
+        self.head = b""
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Add bytes read from the peer."""
@@ -100,11 +121,10 @@ class HttpReader:
         if found is None:
             return None
         head, end = found
-        start, headers = _parse_head(head)
-        if len(start) != 3 or not start[2].startswith("HTTP/") or not start[0] or not start[1]:
-            raise InvalidHandshake(f"malformed HTTP request line {' '.join(start)!r}")
+        request = parse_request(head, remote_address)
         del self.buffer[:end]
-        return Request(start[1], headers, remote_address, start[0])
+        self.head = head
+        return request
 
     def read_response(self) -> Response | None:
         """Return the response once complete (``None`` before); bytes after a 101 stay buffered.
