@@ -72,4 +72,5 @@ class Client:
 
 
 async def open_client(config: Config) -> Client:
-    return Client(config["backend"])
+    # A server-only backend (asgi) is measured with another backend's client.
+    return Client(config.get("client_backend", config["backend"]))

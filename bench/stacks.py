@@ -71,15 +71,23 @@ def discover(backends: list[str] | None = None) -> tuple[list[Stack], list[str]]
     else:
         notes.append("picows: not installed, skipped (pip install picows to compare with it)")
     from ws_channel_core import available_backends, get_backend
+    from ws_channel_core.registry import roles_of
 
     installed = available_backends()
     for name in backends or installed:
         if name not in installed:
             notes.append(f"ws-channel/{name}: backend not installed, skipped")
             continue
+        roles = roles_of(get_backend(name))
+        if "server" not in roles:
+            notes.append(f"ws-channel/{name}: client-only, not benchmarked (the echo needs a server)")
+            continue
         config = {"backend": name}
-        stacks.append(Stack(f"ws-channel/{name}", f"ws-channel {name} backend", "bench.impl_channel",
-                            config=config))
+        label = f"ws-channel {name} backend"
+        if "client" not in roles:  # a server-only backend (asgi) is driven by the default client
+            config["client_backend"] = next(b for b in installed if "client" in roles_of(get_backend(b)))
+            label += f" (server; {config['client_backend']} client)"
+        stacks.append(Stack(f"ws-channel/{name}", label, "bench.impl_channel", config=config))
         loops = tuple(getattr(get_backend(name), "event_loops", ("asyncio",)))
         if "trio" in loops:
             if _installed("trio"):
