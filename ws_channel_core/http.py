@@ -146,7 +146,7 @@ def _check_header(name: object, value: object) -> None:
 class Request:
     """The upgrade request: received by a server, sent by a client.
 
-    ``path`` is the decoded-free path without the query, ``raw_path`` the request target exactly as
+    ``path`` is the path without the query (not percent-decoded), ``raw_path`` the request target as
     sent, ``query`` the parsed query string (every value of a repeated parameter, blank values kept),
     ``subprotocols`` the offered subprotocols in the client's order of preference.
     """
