@@ -311,6 +311,19 @@ class _ProtocolFixes:
         if self.on_closing is not None:
             self.on_closing()
 
+    # websockets fails the connection first and sets ``parser_exc`` just after, so the hook called by
+    # ``fail`` cannot see why: setting it calls the hook again (stored where the stock class keeps it).
+    @property
+    def parser_exc(self) -> Exception | None:
+        exc: Exception | None = self.__dict__.get("parser_exc")
+        return exc
+
+    @parser_exc.setter
+    def parser_exc(self, exc: Exception | None) -> None:
+        self.__dict__["parser_exc"] = exc
+        if exc is not None and self.on_closing is not None:
+            self.on_closing()
+
     def fail(self, code: int, reason: str = "") -> None:
         super().fail(code, reason)  # type: ignore[misc]
         if self.on_closing is not None:
