@@ -15,6 +15,7 @@ import anyio
 from ws_channel_core import Backoff, WebSocketChannel, available_backends, broadcast, connect, serve, status
 
 room: set[WebSocketChannel] = set()
+present: set[str] = set()  # members who heard their own arrival (how the demo knows who is in)
 
 
 async def chat(channel: WebSocketChannel) -> None:
@@ -33,14 +34,16 @@ async def member(url: str, name: str, backend: str | None) -> None:
         await channel.sink.add(f"{name} is here")
         async for message in channel.stream:
             print(f"{name} heard: {message!s}")
+            if message == f"{name} is here":
+                present.add(name)
             if message == "bye":
                 return await channel.sink.close()
 
 
 async def everyone_in() -> None:
-    while len(room) < 2:  # noqa: ASYNC110 - a demo: polling the room is the shortest wait
+    while len(present) < 2:  # noqa: ASYNC110 - a demo: polling is the shortest wait
         await anyio.sleep(0.01)
-    await anyio.sleep(0.1)  # and has spoken
+    present.clear()
 
 
 async def main(backend: str | None, client_backend: str | None) -> None:
@@ -50,9 +53,8 @@ async def main(backend: str | None, client_backend: str | None) -> None:
         await everyone_in()
         for channel in list(room):
             channel.sink.close(status.SERVICE_RESTART)  # they come back by themselves
-        await anyio.sleep(0.1)  # the closed connections leave the room
         await everyone_in()
-        broadcast(room, "bye")
+        broadcast(room, "bye")  # closed channels still in the room are skipped
 
 
 if __name__ == "__main__":
