@@ -30,11 +30,12 @@ from typing import Any, NoReturn
 
 import anyio
 
-from ws_channel_core.base import ChannelBase
 from ws_channel_core.channel import Message
 from ws_channel_core.errors import CloseFrame, PayloadTooBig, WebSocketChannelError
 from ws_channel_core.http import Address, Request, Response
 
+from ._event_channel import EventChannel
+from ._types import Message as Event
 from ._types import Receive, Send, logger, spawn
 
 __all__ = ["AsgiChannel"]
@@ -53,11 +54,11 @@ def _event(message: Message) -> dict[str, Any]:
     return {"type": "websocket.send", "bytes": message}
 
 
-class AsgiChannel(ChannelBase):
+class AsgiChannel(EventChannel):
     """A server-side channel over an ASGI WebSocket connection that is already accepted."""
 
     __slots__ = (
-        "_asgi_receive", "_asgi_send", "_buffer", "_ended", "_read_lock", "_read_scope",
+        "_asgi_receive", "_asgi_send",
         "_max_size", "_max_queue", "_dropped", "_failed", "_write_limit", "_outgoing", "_outgoing_bytes",
         "_flushed",
     )
@@ -88,10 +89,6 @@ class AsgiChannel(ChannelBase):
         )
         self._asgi_receive = receive
         self._asgi_send = send
-        self._buffer: deque[Message] = deque()
-        self._ended = False  # no more ASGI events will be read
-        self._read_lock = anyio.Lock()
-        self._read_scope: anyio.CancelScope | None = None
         self._max_size = max_size
         self._max_queue = max_queue
         self._dropped = 0
@@ -103,35 +100,14 @@ class AsgiChannel(ChannelBase):
 
     # -- receiving ------------------------------------------------------------------------------
 
-    def _receive_message_nowait(self) -> Message | None:
-        return self._buffer.popleft() if self._buffer else None
-
-    async def _receive_message(self) -> Message | None:
-        while True:
-            if self._buffer:
-                return self._buffer.popleft()
-            if self._ended:
-                return None
-            await self._pull()
-
-    async def _pull(self) -> None:
-        """Read and handle one ASGI event, unless another task is doing so (then wait for it)."""
-        async with self._read_lock:
-            if self._ended or (self._buffer and not self._closing):
-                return
-            with anyio.CancelScope() as scope:
-                self._read_scope = scope
-                try:
-                    event = await self._asgi_receive()
-                except Exception as exc:  # the server or framework gave up on the connection
-                    logger.debug("ASGI receive failed: %r", exc)
-                    self._end()
-                    return
-                finally:
-                    self._read_scope = None
-            if scope.cancelled_caught:  # aborted
-                return
-            self._handle(event)
+    async def _next_event(self) -> Event | None:
+        try:
+            event = await self._asgi_receive()
+        except Exception as exc:  # the server or framework gave up on the connection
+            logger.debug("ASGI receive failed: %r", exc)
+            self._end()
+            return None
+        return event
 
     def _handle(self, event: Any) -> None:
         kind = event.get("type")

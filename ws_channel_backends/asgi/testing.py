@@ -31,7 +31,6 @@ from urllib.parse import unquote, urlsplit
 import anyio
 
 from ws_channel_core import logs
-from ws_channel_core.base import ChannelBase
 from ws_channel_core.channel import Message
 from ws_channel_core.errors import (
     CloseFrame,
@@ -44,6 +43,7 @@ from ws_channel_core.http import MAX_BODY_BYTES, Address, Headers, HeadersLike, 
 from ws_channel_core.options import ClientOptions, normalize_headers
 from ws_channel_core.uri import parse_uri
 
+from ._event_channel import EventChannel
 from ._types import ASGIApp, logger, spawn
 from ._types import Message as Event
 
@@ -106,11 +106,11 @@ class _Queue:
         return item
 
 
-class AppClientChannel(ChannelBase):
+class AppClientChannel(EventChannel):
     """The client side of an in-memory ASGI WebSocket connection."""
 
     __slots__ = (
-        "_to_app", "_from_app", "_buffer", "_ended", "_read_lock", "_read_scope", "_gone",
+        "_to_app", "_from_app", "_gone",
         "_max_queue", "app_error", "_app_done",
     )
 
@@ -137,10 +137,6 @@ class AppClientChannel(ChannelBase):
         )
         self._to_app = to_app
         self._from_app = from_app
-        self._buffer: deque[Message] = deque()
-        self._ended = False
-        self._read_lock = anyio.Lock()
-        self._read_scope: anyio.CancelScope | None = None
         self._gone = False  # the application may no longer send (the connection is closing or gone)
         self._max_queue = max_queue
         self._app_done = False
@@ -172,30 +168,8 @@ class AppClientChannel(ChannelBase):
 
     # -- receiving ------------------------------------------------------------------------------
 
-    def _receive_message_nowait(self) -> Message | None:
-        return self._buffer.popleft() if self._buffer else None
-
-    async def _receive_message(self) -> Message | None:
-        while True:
-            if self._buffer:
-                return self._buffer.popleft()
-            if self._ended:
-                return None
-            await self._pull()
-
-    async def _pull(self) -> None:
-        async with self._read_lock:
-            if self._ended or (self._buffer and not self._closing):
-                return
-            with anyio.CancelScope() as scope:
-                self._read_scope = scope
-                try:
-                    event = await self._from_app.get()
-                finally:
-                    self._read_scope = None
-            if scope.cancelled_caught:
-                return
-            self._handle(event)
+    async def _next_event(self) -> Event:
+        return await self._from_app.get()
 
     def _handle(self, event: Event) -> None:
         kind = event.get("type")
