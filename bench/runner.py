@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from bench.placement import PLACEMENTS, Placement, choose, pin
 from bench.procstat import rss_kib
 from bench.stacks import REFERENCE, Stack, discover
 from bench.workloads import WORKLOADS
@@ -93,8 +94,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 class Server:
     """An echo server process for one stack."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, placement: Placement) -> None:
         self.stack = stack
+        self.placement = placement
         self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bench.server", stack.to_json()],
@@ -102,6 +104,7 @@ class Server:
             stderr=self.log,
             env=_environment(),
         )
+        pin(self.process.pid, placement.server)
         self.port = 0
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -124,7 +127,7 @@ class Server:
 
 
 def _client(stack: Stack, server: Server, plan: dict[str, Any]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "bench.client", stack.to_json(), str(server.port), str(server.process.pid),
          json.dumps(plan)],
         stdin=subprocess.PIPE,
@@ -132,6 +135,8 @@ def _client(stack: Stack, server: Server, plan: dict[str, Any]) -> subprocess.Po
         stderr=subprocess.PIPE,
         env=_environment(),
     )
+    pin(process.pid, server.placement.client)
+    return process
 
 
 def _measure_round(stack: Stack, server: Server, profile: Profile, into: Measurements) -> None:
@@ -201,8 +206,10 @@ def _measure_idle(stack: Stack, server: Server, count: int) -> float:
     return (after - before) / opened
 
 
-def _start_all(stacks: Sequence[Stack], results: dict[str, Measurements]) -> dict[str, Server]:
-    servers = {stack.name: Server(stack) for stack in stacks}
+def _start_all(
+    stacks: Sequence[Stack], results: dict[str, Measurements], placement: Placement
+) -> dict[str, Server]:
+    servers = {stack.name: Server(stack, placement) for stack in stacks}
     for name, server in list(servers.items()):
         try:
             server.wait_ready()
@@ -217,10 +224,12 @@ def _progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def run(stacks: Sequence[Stack], profile: Profile, memory: bool = True) -> dict[str, Measurements]:
+def run(
+    stacks: Sequence[Stack], profile: Profile, placement: Placement, memory: bool = True
+) -> dict[str, Measurements]:
     """Measure every stack: throughput rounds, then memory rounds, both interleaved across stacks."""
     results = {stack.name: Measurements() for stack in stacks}
-    servers = _start_all(stacks, results)
+    servers = _start_all(stacks, results, placement)
     try:
         for round_index in range(profile.rounds):
             shift = round_index % len(stacks)
@@ -245,7 +254,7 @@ def run(stacks: Sequence[Stack], profile: Profile, memory: bool = True) -> dict[
     for round_index in range(profile.rounds):
         _progress(f"round {round_index + 1}/{profile.rounds}: {profile.connections} idle connections")
         alive = [stack for stack in stacks if not results[stack.name].errors]
-        fresh = _start_all(alive, results)
+        fresh = _start_all(alive, results, placement)
         try:
             shift = round_index % max(len(alive), 1)
             for stack in [*alive[shift:], *alive[:shift]]:
@@ -373,6 +382,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="measure only this stack (repeatable; the reference is always included)")
     parser.add_argument("--backend", action="append", metavar="NAME",
                         help="ws-channel backends to measure (default: every installed one)")
+    parser.add_argument("--placement", choices=PLACEMENTS,
+                        help="CPUs of server and client: split (one each, the default on 2+ CPUs), "
+                        "shared (both on one) or free (the scheduler's choice)")
     parser.add_argument("--list", action="store_true", help="list the stacks and exit")
     return parser.parse_args(argv)
 
@@ -388,6 +400,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if profile.rounds < 1 or profile.connections < 1 or profile.duration <= 0:
         print("bench: error: rounds, connections and duration must be positive", file=sys.stderr)
+        return 2
+    try:
+        placement = choose(args.placement)
+    except ValueError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
         return 2
     stacks, notes = discover(args.backend)
     if args.list:
@@ -405,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         stacks = [s for s in stacks if s.name in args.stack or s.name == REFERENCE.name]
     started = time.perf_counter()
-    results = run(stacks, profile, memory=not args.no_memory)
+    results = run(stacks, profile, placement, memory=not args.no_memory)
     table = summarize(stacks, results)
     print(format_tables(table))
     for note in notes:
@@ -415,7 +432,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"FAILED {name}: {errors[0]}")
     elapsed = time.perf_counter() - started
     print(f"({profile.rounds} rounds, {profile.duration} s per workload, {profile.connections} idle "
-          f"connections; Python {platform.python_version()}, {os.cpu_count()} CPUs; {elapsed:.0f} s)")
+          f"connections; {placement.describe()}; Python {platform.python_version()}, {os.cpu_count()} CPUs; "
+          f"{elapsed:.0f} s)")
     if args.json:
         document = {
             "python": platform.python_version(),
@@ -423,6 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "profile": profile.__dict__,
             "settings": SETTINGS,
+            "placement": placement.describe(),
             "reference": REFERENCE.name,
             "notes": notes,
             "stacks": table,

@@ -285,6 +285,7 @@ def test_bench_smoke_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     document = json.loads(output.read_text())
     reference = document["stacks"]["asyncio-streams"]
     assert reference["rt16"]["ratio"] == 1.0
+    assert document["placement"]  # the CPUs the processes were pinned to, or that they were not
     assert len(reference["idle"]["values"]) == 1  # one round of idle connections was measured
     row = document["stacks"][f"ws-channel/{BACKENDS[0]}"]
     for workload in ("rt16", "rt1k", "pipe1k", "pipe64k", "pipe1m"):

@@ -483,6 +483,8 @@ def _bench_command(args: argparse.Namespace) -> int:
         forwarded += ["--stack", stack]
     for name in args.backend or ():
         forwarded += ["--backend", name]
+    if args.placement is not None:
+        forwarded += ["--placement", args.placement]
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(
         [str(root), *filter(None, [environment.get("PYTHONPATH")])]
@@ -677,6 +679,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_parser.add_argument(
         "--backend", metavar="NAME", action="append", help="ws-channel backends to measure (default: all)"
+    )
+    bench_parser.add_argument(
+        "--placement",
+        choices=("split", "shared", "free"),
+        help="CPUs of server and client: one each (split, the default), one for both, or unpinned",
     )
     bench_parser.set_defaults(handler=_bench_command)
     return parser

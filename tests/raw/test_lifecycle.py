@@ -138,15 +138,19 @@ async def test_a_failing_server_close_frame_reaches_a_peer_that_is_still_sending
 async def test_closing_without_reading_keeps_at_most_max_queue_messages() -> None:
     sent = anyio.Event()
 
+    # 400 messages of 4 KiB, uncompressed: far more than one read (256 KiB) brings, however the server
+    # batches its writes.
     async def flood(channel: wc.WebSocketChannel) -> None:
-        for index in range(200):
-            await channel.sink.add(f"message {index}")
+        for index in range(400):
+            await channel.sink.add(f"message {index} ".ljust(4096, "."))
         sent.set()
         await anyio.sleep(0.2)  # the client's close frame waits in the kernel meanwhile
 
     with anyio.fail_after(TIMEOUT):
         async with wc.serve(flood, backend="raw") as server:
-            channel = await wc.connect(f"ws://127.0.0.1:{server.port}/", backend="raw", max_queue=4)
+            channel = await wc.connect(
+                f"ws://127.0.0.1:{server.port}/", backend="raw", max_queue=4, compression=None
+            )
             await sent.wait()
             await channel.sink.close(1000)
     assert channel.close_code == 1000
@@ -154,7 +158,7 @@ async def test_closing_without_reading_keeps_at_most_max_queue_messages() -> Non
     # nothing more was kept: what is queued is a prefix of what was sent, far from all of it.
     kept = [message async for message in channel.stream]
     assert 4 <= len(kept) < 100
-    assert kept == [f"message {i}" for i in range(len(kept))]
+    assert kept == [f"message {i} ".ljust(4096, ".") for i in range(len(kept))]
 
 
 async def test_a_reader_waiting_when_close_is_called_gets_everything_before_the_peers_close() -> None:

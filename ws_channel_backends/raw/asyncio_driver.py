@@ -18,11 +18,12 @@ beyond the request); with ``process_request`` or ``process_response`` it runs in
 paused meanwhile.
 
 Write coalescing: a frame sent while received messages still wait in the queue (the application is
-working through a batch, as an echo or a request/response server does) is held in a small "cork"
-list instead of costing one ``send`` system call per frame; the cork is written as one piece when the
-application comes back to an empty queue, before any other write, at the end of the current event-loop
-step at the latest, or as soon as it holds ``write_limit`` bytes. A frame sent with nothing queued
-(a round trip) is written at once, so latency never grows.
+working through a batch, as an echo or a request/response server does), or sent right after another
+one with no wait and no input in between (a sender in a loop), is held in a small "cork" list instead
+of costing one ``send`` system call per frame; the cork is written as one piece when the application
+comes back to an empty queue, before any other write, at the end of the current event-loop step at
+the latest, or as soon as it holds ``write_limit`` bytes. The first frame after a wait or after input
+(a round trip, a reply) is written at once, so latency never grows by more than the rest of a step.
 """
 
 from __future__ import annotations
@@ -365,7 +366,7 @@ class AsyncioChannel(EngineChannel):
     """A WebSocket channel run by the asyncio driver."""
 
     __slots__ = (
-        "_close_timer", "_cork", "_cork_scheduled", "_cork_size", "_drain_seen", "_drain_timer",
+        "_burst", "_close_timer", "_cork", "_cork_scheduled", "_cork_size", "_drain_seen", "_drain_timer",
         "_drain_waiters", "_draining", "_failure_timer", "_loop", "_options", "_ping_timer",
         "_reading_paused", "_transport", "_waiter", "_wire", "_write_paused",
     )
@@ -405,6 +406,7 @@ class AsyncioChannel(EngineChannel):
         self._cork: list[bytes] = []
         self._cork_size = 0
         self._cork_scheduled = False
+        self._burst = False  # a frame went straight to the transport and this task has not waited since
         self._close_timer: asyncio.TimerHandle | None = None
         self._failure_timer: asyncio.TimerHandle | None = None
         self._drain_timer: asyncio.TimerHandle | None = None
@@ -428,6 +430,7 @@ class AsyncioChannel(EngineChannel):
         self._after_input(engine)
 
     def _after_input(self, engine: Engine) -> None:
+        self._burst = False  # a new loop step: the next frame sent goes out at once
         self._dispatch(engine.events_received())
         queue = self._queue
         if queue or self._ended:
@@ -542,6 +545,7 @@ class AsyncioChannel(EngineChannel):
                     self._fail_pending()  # every message before the peer's error was read
                 await self._bookkeeping_final()
                 return None
+            self._burst = False
             waiter = self._waiter = self._loop.create_future()
             try:
                 await waiter
@@ -586,8 +590,9 @@ class AsyncioChannel(EngineChannel):
         if len(pieces) == 1:
             data = pieces[0]
             cork = self._cork
-            if self._queue or cork:
-                # More received messages wait to be handled: coalesce (see the module docstring).
+            if self._queue or cork or self._burst:
+                # More received messages wait to be handled, or the sender sends again without having
+                # waited: coalesce (see the module docstring).
                 cork.append(data)
                 self._cork_size += len(data)
                 if self._cork_size >= self._options.write_limit:
@@ -597,6 +602,7 @@ class AsyncioChannel(EngineChannel):
                     self._loop.call_soon(self._uncork_soon)
             else:
                 self._transport.write(data)
+                self._burst = True
         else:
             # A large frame (header, payload) or frames behind a pong: each piece as it is, no join.
             if self._cork:
@@ -616,6 +622,7 @@ class AsyncioChannel(EngineChannel):
         pass  # written to the transport, or coalesced and written on the next loop iteration
 
     async def _wait_for_room(self) -> None:
+        self._burst = False
         waiter = self._loop.create_future()
         self._drain_waiters.append(waiter)
         if self._reading_paused:
@@ -633,6 +640,7 @@ class AsyncioChannel(EngineChannel):
 
     def _uncork_soon(self) -> None:
         self._cork_scheduled = False
+        self._burst = False
         if self._cork:
             self._uncork()
 

@@ -43,6 +43,7 @@ error, or after ``close_timeout`` when it does not read.
 from __future__ import annotations
 
 import secrets
+import struct
 from enum import Enum
 
 from ws_channel_core.errors import CloseFrame, ConnectionClosed, PayloadTooBig, ProtocolError
@@ -78,6 +79,10 @@ _SMALL_FIRST = frozenset((0x81, 0x82))
 #: From this payload size on, an outgoing frame's header and payload are queued as two pieces, never
 #: concatenated (the payload object itself is written; a client's is masked in one pass).
 _SPLIT_SIZE = 2**14
+#: Incoming whole text/binary frames shorter than this, with a 7- or 16-bit length, are decoded inline.
+_FAST_LIMIT = 2**16
+#: The header of a frame with a 16-bit length.
+_PACK_16 = struct.Struct("!BBH").pack
 
 
 class State(Enum):
@@ -208,44 +213,48 @@ class Engine:
         expect_mask = self.server_side
         allow_rsv1 = self.deflate is not None
         events = self._events
-        # A small whole text/binary frame: FIN, no RSV bit, opcode 1 or 2, 7-bit length, masked as
-        # this role expects. Decoded inline; anything else goes through parse_header below.
+        # A whole text/binary frame up to 64 KiB (FIN, no RSV bit, opcode 1 or 2, 7- or 16-bit length,
+        # masked as this role expects) entirely in ``buf``: decoded inline, no header object; anything
+        # else goes through parse_header below (which also raises the protocol errors).
         mask_bit = 0x80 if expect_mask else 0
-        header_size = 6 if expect_mask else 2
-        small_limit = 126
+        fast_limit = _FAST_LIMIT
         for limit in (self.max_size, self.max_frame_size):
-            if limit is not None and limit < small_limit:
-                small_limit = limit + 1
+            if limit is not None and limit < fast_limit:
+                fast_limit = limit + 1  # a longer frame takes the general path, which raises 1009
         while pos < size:
-            if (
-                not self._in_frame
-                and self._msg_opcode == 0
-                and pos + 2 <= size
-                and buf[pos] in _SMALL_FIRST
-                and (buf[pos + 1] & 0x80) == mask_bit
-                and (buf[pos + 1] & 0x7F) < small_limit
-                and pos + header_size + (buf[pos + 1] & 0x7F) <= size  # else streamed, checked early
-            ):
-                opcode = buf[pos] & 0x0F
-                length = buf[pos + 1] & 0x7F
-                if mask_bit:
-                    start = pos + 6
-                    stop = start + length
-                    small_key = bytes(buf[pos + 2 : start])
-                    payload: bytes | bytearray | memoryview = (
-                        int.from_bytes(buf[start:stop], "little")
-                        ^ int.from_bytes((small_key * ((length >> 2) + 1))[:length], "little")
-                    ).to_bytes(length, "little")
-                else:
+            if not self._in_frame and self._msg_opcode == 0 and pos + 2 <= size:
+                first = buf[pos]
+                second = buf[pos + 1]
+                length = second & 0x7F
+                if (
+                    (first == 0x81 or first == 0x82)
+                    and (second & 0x80) == mask_bit
+                    and (length < 126 or (length == 126 and pos + 4 <= size))
+                ):
                     start = pos + 2
+                    if length == 126:
+                        length = (buf[pos + 2] << 8) | buf[pos + 3]
+                        start = pos + 4
+                    if mask_bit:
+                        start += 4
                     stop = start + length
-                    payload = buf[start:stop]
-                pos = stop
-                if opcode == _TEXT:
-                    events.append(TextMessage(decode_text(payload)))
-                else:
-                    events.append(BinaryMessage(bytes(payload)))
-                continue
+                    if length < fast_limit and stop <= size:  # else streamed, or checked, below
+                        payload: bytes | bytearray | memoryview
+                        if not mask_bit:
+                            payload = buf[start:stop]
+                        elif length < 126:  # one big-integer XOR, as apply_mask does, without the call
+                            stream = (bytes(buf[start - 4 : start]) * ((length >> 2) + 1))[:length]
+                            payload = (
+                                int.from_bytes(buf[start:stop], "little") ^ int.from_bytes(stream, "little")
+                            ).to_bytes(length, "little")
+                        else:
+                            payload = apply_mask(buf[start:stop], bytes(buf[start - 4 : start]))
+                        pos = stop
+                        if first == 0x81:
+                            events.append(TextMessage(decode_text(payload)))
+                        else:
+                            events.append(BinaryMessage(bytes(payload)))
+                        continue
             if self._in_frame:
                 take = min(self._frame_left, size - pos)
                 if self._frame_buf is not None:
@@ -569,17 +578,22 @@ class Engine:
             raise RuntimeError("a fragmented message is in progress; finish it with send_continuation")
         deflate = self.deflate
         size = len(data)
-        if size < 126 and fin and deflate is None:
-            # The small-message path: one header byte pair, no helper calls.
+        if size < _SPLIT_SIZE and fin and deflate is None:
+            # The common path: a whole uncompressed message below 16 KiB, one piece, no helper frames.
             if self._mask:
                 key = self._next_key()
-                masked = (
-                    int.from_bytes(data, "little")
-                    ^ int.from_bytes((key * ((size >> 2) + 1))[:size], "little")
-                ).to_bytes(size, "little")
-                self._out.append(bytes((0x80 | opcode, 0x80 | size)) + key + masked)
-            else:
+                if size < 126:
+                    masked = (
+                        int.from_bytes(data, "little")
+                        ^ int.from_bytes((key * ((size >> 2) + 1))[:size], "little")
+                    ).to_bytes(size, "little")
+                    self._out.append(bytes((0x80 | opcode, 0x80 | size)) + key + masked)
+                else:
+                    self._out.append(_PACK_16(0x80 | opcode, 0xFE, size) + key + apply_mask(data, key))
+            elif size < 126:
                 self._out.append(bytes((0x80 | opcode, size)) + data)
+            else:
+                self._out.append(_PACK_16(0x80 | opcode, 126, size) + data)
             return
         if fin and deflate is not None and size > 0:
             compressed = deflate.compress(bytes(data))
