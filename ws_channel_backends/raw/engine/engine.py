@@ -48,6 +48,7 @@ from enum import Enum
 
 from ws_channel_core.errors import CloseFrame, ConnectionClosed, PayloadTooBig, ProtocolError
 
+from .buffers import borrow, give_back
 from .deflate import PerMessageDeflate
 from .events import BinaryMessage, CloseReceived, Event, Fragment, Ping, Pong, ProtocolFailure, TextMessage
 from .frames import (
@@ -320,7 +321,7 @@ class Engine:
             if fin and opcode != 0 and not self._msg_compressed:
                 # A whole message whose payload is still arriving: one buffer of its announced size
                 # (checked against max_size above), filled in place, no growing or joining.
-                self._frame_buf = bytearray(length)
+                self._frame_buf = borrow(length)  # may be longer: only its first length bytes are used
                 self._msg_size = length
             elif length == 0:
                 self._payload(b"", True)
@@ -344,7 +345,8 @@ class Engine:
             or self.error is not None
         ):
             return None
-        return memoryview(frame_buf)[self._frame_offset :]
+        start = self._frame_offset
+        return memoryview(frame_buf)[start : start + self._frame_left]
 
     def payload_received(self, nbytes: int) -> None:
         """``nbytes`` were read into the view :meth:`payload_buffer` returned. Never raises."""
@@ -380,14 +382,16 @@ class Engine:
         self._in_frame = False
         self._frame_buf = None
         self._msg_opcode = 0
-        if text:
-            if self._decoder is not None:
-                self._decoder.reset()
-            self._events.append(TextMessage(str(frame_buf, "utf-8")))  # checked piece by piece
-        elif key is not None:
-            self._events.append(BinaryMessage(apply_mask(frame_buf, key)))  # the one copy: unmasking
-        else:
-            self._events.append(BinaryMessage(bytes(frame_buf)))  # the one copy: bytes for the app
+        with memoryview(frame_buf) as view, view[:end] as payload:
+            if text:
+                if self._decoder is not None:
+                    self._decoder.reset()
+                self._events.append(TextMessage(str(payload, "utf-8")))  # checked piece by piece
+            elif key is not None:
+                self._events.append(BinaryMessage(apply_mask(payload, key)))  # the one copy: unmasking
+            else:
+                self._events.append(BinaryMessage(bytes(payload)))  # the one copy: bytes for the app
+        give_back(frame_buf)
 
     def _payload(self, chunk: bytes | bytearray | memoryview, frame_done: bool) -> None:
         """Process one piece of the current data frame's payload."""
