@@ -437,7 +437,8 @@ class AsyncioChannel(EngineChannel):
             waiter = self._waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
-        if not self._write_paused or engine.close_expected():
+        closing = engine.close_expected()
+        if (self._cork or engine.output_pending or closing) and (not self._write_paused or closing):
             self._flush()  # while the write buffer is full, the pong waits in the engine's slot
         if (len(queue) >= self._max_queue or self._write_paused) and not self._reading_paused:
             self._update_reading()

@@ -701,6 +701,11 @@ class Engine:
             self._out.append(serialize_frame(_PONG, payload, mask=self._mask))
 
     @property
+    def output_pending(self) -> bool:
+        """Whether :meth:`data_to_send` has something to return (frames or a pong)."""
+        return bool(self._out) or self._pong is not None
+
+    @property
     def bytes_pending(self) -> int:
         """How many bytes :meth:`data_to_send` would return now (the engine's outgoing backlog)."""
         pong = self._pong
