@@ -1,7 +1,11 @@
 """Orchestration: start servers, run clients in interleaved rounds, measure memory, print the table.
 
+Each round of a stack is preceded by a round of the reference (its anchor), and a stack's ratio is
+the median of its round-by-round ratios to those anchors: on a shared machine the load drifts over
+seconds, and a reference measured a minute earlier says little about the conditions of this round.
+
 Usage: ``python -m bench [--quick | --smoke] [--json PATH] [--rounds N] [--connections N]
-[--stack NAME]... [--backend NAME]...``.
+[--stack NAME]... [--backend NAME]... [--placement split|shared|free]``.
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ class Measurements:
     server_cpu_us: dict[str, list[float]] = field(default_factory=dict)
     idle_kib: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: The reference's throughput measured right before each of this stack's rounds (its anchor).
+    anchor: dict[str, list[float]] = field(default_factory=dict)
 
 
 def _environment() -> dict[str, str]:
@@ -167,6 +173,19 @@ def _measure_round(stack: Stack, server: Server, profile: Profile, into: Measure
         into.server_cpu_us.setdefault(name, []).append(result["server_cpu"] / count * 1e6)
 
 
+def _measure_anchor(reference: Server, profile: Profile, into: Measurements) -> None:
+    """Measure the reference right before a stack's round: the load on a shared machine drifts over
+    seconds, so each round's ratio is taken against the reference measured next to it in time."""
+    anchor = Measurements()
+    try:
+        _measure_round(REFERENCE, reference, profile, anchor)
+    except BenchError as exc:  # this round's ratio falls back to the reference's median
+        _progress(f"  {REFERENCE.name} (anchor): FAILED {exc}")
+        return
+    for name, values in anchor.throughput.items():
+        into.anchor.setdefault(name, []).extend(values)
+
+
 def _settled_rss(pid: int) -> int:
     """The server's RSS once it stopped changing (two equal reads 50 ms apart, at most 2 s)."""
     previous = rss_kib(pid)
@@ -240,6 +259,8 @@ def run(
                     continue
                 started = time.perf_counter()
                 try:
+                    if stack.name != REFERENCE.name and REFERENCE.name in servers:
+                        _measure_anchor(servers[REFERENCE.name], profile, results[stack.name])
                     _measure_round(stack, servers[stack.name], profile, results[stack.name])
                 except BenchError as exc:
                     results[stack.name].errors.append(str(exc))
@@ -288,6 +309,21 @@ def _summary(values: list[float]) -> dict[str, Any] | None:
     return {"median": median, "min": min(values), "max": max(values), "spread_percent": spread}
 
 
+def _ratio(
+    measured: Measurements, reference: Measurements | None, workload: str, is_reference: bool
+) -> float | None:
+    """The median of the round-by-round ratios to the reference measured right before each round
+    (paired); without anchors (the reference failed), the ratio of the medians."""
+    if is_reference:
+        return 1.0
+    values = measured.throughput.get(workload, [])
+    anchors = measured.anchor.get(workload, [])
+    if len(anchors) == len(values) and values and all(anchors):
+        return statistics.median(value / anchor for value, anchor in zip(values, anchors, strict=True))
+    base = _summary(reference.throughput.get(workload, [])) if reference else None
+    return statistics.median(values) / base["median"] if base and base["median"] and values else None
+
+
 def summarize(stacks: Sequence[Stack], results: dict[str, Measurements]) -> dict[str, Any]:
     """Medians, spreads, ratios to the reference and CPU per message, as a JSON-ready dict."""
     reference = results.get(REFERENCE.name)
@@ -299,10 +335,10 @@ def summarize(stacks: Sequence[Stack], results: dict[str, Measurements]) -> dict
             summary = _summary(measured.throughput.get(workload.name, []))
             if summary is None:
                 continue
-            base = _summary(reference.throughput.get(workload.name, [])) if reference else None
-            summary["ratio"] = summary["median"] / base["median"] if base and base["median"] else None
+            summary["ratio"] = _ratio(measured, reference, workload.name, stack.name == REFERENCE.name)
             summary["unit"] = "round trips/s" if workload.kind == "rt" else "MB/s"
             summary["values"] = measured.throughput[workload.name]
+            summary["anchor_values"] = measured.anchor.get(workload.name, [])
             summary["client_cpu_us_per_message"] = statistics.median(measured.client_cpu_us[workload.name])
             summary["server_cpu_us_per_message"] = statistics.median(measured.server_cpu_us[workload.name])
             row[workload.name] = summary
@@ -357,8 +393,9 @@ def format_tables(table: dict[str, Any]) -> str:
         spreads.append(spread_cells)
         cpu.append(cpu_cells)
     return "\n\n".join([
-        "Median ratio to asyncio streams (absolute: round trips/s, MB/s of payload echoed; KiB per idle "
-        "connection of server RSS):\n\n" + _markdown(header, ratios),
+        "Median ratio to asyncio streams, each round paired with the reference measured right before it "
+        "(absolute median: round trips/s, MB/s of payload echoed; KiB per idle connection of server "
+        "RSS):\n\n" + _markdown(header, ratios),
         "Spread across rounds ((max - min) / median):\n\n" + _markdown(header, spreads),
         "CPU time per message, microseconds, client / server:\n\n" + _markdown(header[:-1], cpu),
     ])

@@ -290,6 +290,9 @@ def test_bench_smoke_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     row = document["stacks"][f"ws-channel/{BACKENDS[0]}"]
     for workload in ("rt16", "rt1k", "pipe1k", "pipe64k", "pipe1m"):
         assert row[workload]["median"] > 0
+        # Paired with the reference measured right before its round: the ratio is that pair's.
+        (value,), (anchor,) = row[workload]["values"], row[workload]["anchor_values"]
+        assert row[workload]["ratio"] == pytest.approx(value / anchor)
         assert row[workload]["client_cpu_us_per_message"] >= 0
 
 
