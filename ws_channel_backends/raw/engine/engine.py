@@ -75,8 +75,6 @@ _BINARY = 2
 _CLOSE = 8
 _PING = 9
 _PONG = 10
-#: First header bytes of an unfragmented text or binary frame without RSV bits.
-_SMALL_FIRST = frozenset((0x81, 0x82))
 #: From this payload size on, an outgoing frame's header and payload are queued as two pieces, never
 #: concatenated (the payload object itself is written; a client's is masked in one pass).
 _SPLIT_SIZE = 2**14
