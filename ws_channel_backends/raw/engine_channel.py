@@ -165,7 +165,9 @@ class EngineChannel(ChannelBase):
 
     # -- sending and closing, shared ----------------------------------------------------------
 
-    async def _send_message(self, message: Message) -> None:
+    def _queue_message(self, message: Message) -> bool:
+        """Frame ``message`` in the engine and hand its pieces to the driver; return whether the
+        sender must then wait for room (what :meth:`_write_pieces` says)."""
         engine = self._engine
         try:
             if type(message) is str:
@@ -174,21 +176,16 @@ class EngineChannel(ChannelBase):
                 engine.send_binary(message)  # type: ignore[arg-type]
         except WebSocketChannelError:
             raise self._closed_error() from None
-        if self._write_pieces(engine.pieces_to_send()):
+        return self._write_pieces(engine.pieces_to_send())
+
+    async def _send_message(self, message: Message) -> None:
+        if self._queue_message(message):
             await self._wait_for_room()
 
     def _send_message_nowait(self, message: Message) -> bool:
         if self._above_write_limit():
             return False
-        engine = self._engine
-        try:
-            if type(message) is str:
-                engine.send_text(message)
-            else:
-                engine.send_binary(message)  # type: ignore[arg-type]
-        except WebSocketChannelError:
-            raise self._closed_error() from None
-        if self._write_pieces(engine.pieces_to_send()):
+        if self._queue_message(message):
             self._write_soon()
         return True
 
