@@ -606,8 +606,9 @@ class Engine:
         self._queue_frame(opcode, data, fin)
 
     def _next_key(self) -> bytes:
-        """A fresh masking key, cut from this engine's own block of CSPRNG bytes (no lock needed:
-        an engine is driven by one thread; blocks come from :func:`~.frames.new_mask_key`'s source)."""
+        """A fresh masking key for every frame this engine masks, cut from its own block of CSPRNG
+        bytes (``secrets``, the source of :func:`~.frames.new_mask_key`; no lock: an engine is driven
+        by one thread)."""
         pos = self._key_pos
         if pos >= len(self._keys):
             self._keys = secrets.token_bytes(256)
@@ -615,12 +616,19 @@ class Engine:
         self._key_pos = pos + 4
         return self._keys[pos : pos + 4]
 
+    def _frame(
+        self, opcode: int, payload: bytes | bytearray | memoryview, *, fin: bool = True, rsv1: bool = False
+    ) -> bytes:
+        """One whole frame, masked with a key from this engine's block when this side masks."""
+        key = self._next_key() if self._mask else None
+        return serialize_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=self._mask, mask_key=key)
+
     def _queue_frame(
         self, opcode: int, data: bytes | bytearray | memoryview, fin: bool, *, rsv1: bool = False
     ) -> None:
         size = len(data)
         if size < _SPLIT_SIZE:
-            self._out.append(serialize_frame(opcode, data, fin=fin, rsv1=rsv1, mask=self._mask))
+            self._out.append(self._frame(opcode, data, fin=fin, rsv1=rsv1))
             return
         # Large: header and payload stay two pieces (no concatenation copy); a client masks the
         # payload in one pass into a new object, which is what gets written.
@@ -646,7 +654,7 @@ class Engine:
         self._check_open()
         if len(payload) > MAX_CONTROL_PAYLOAD:
             raise ValueError("a control frame payload is at most 125 bytes")
-        self._out.append(serialize_frame(opcode, payload, mask=self._mask))
+        self._out.append(self._frame(opcode, payload))
 
     def send_close(self, code: int | None = None, reason: str = "") -> None:
         """Queue our close frame (the arguments are the caller's to check, see ``check_close_arguments``).
@@ -669,7 +677,7 @@ class Engine:
     def _queue_close(self, code: int | None, reason: str) -> None:
         self._take_pong()  # a pending pong goes out before the close frame, never after it
         self.close_sent = CloseFrame(1005 if code is None else code, reason)
-        self._out.append(serialize_frame(_CLOSE, serialize_close(code, reason), mask=self._mask))
+        self._out.append(self._frame(_CLOSE, serialize_close(code, reason)))
         if self.state is State.OPEN:
             self.state = State.CLOSING
 
@@ -696,7 +704,7 @@ class Engine:
         payload = self._pong
         if payload is not None:
             self._pong = None
-            self._out.append(serialize_frame(_PONG, payload, mask=self._mask))
+            self._out.append(self._frame(_PONG, payload))
 
     @property
     def output_pending(self) -> bool:
