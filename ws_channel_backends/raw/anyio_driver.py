@@ -106,7 +106,7 @@ class StreamChannel(EngineChannel):
     """
 
     __slots__ = (
-        "_aborting", "_bytes", "_bytes_closed", "_changed", "_close_timer_started", "_draining",
+        "_aborting", "_awaiting", "_bytes", "_bytes_closed", "_changed", "_close_timer_started", "_draining",
         "_finished", "_in_process", "_initial", "_options", "_pending", "_pong_event",
         "_receive_scope", "_scopes", "_task_group", "_write_broken", "_write_limit", "_writing",
         "_write_scheduled",
@@ -149,6 +149,7 @@ class StreamChannel(EngineChannel):
         # connections need none), and whether writing failed for good.
         self._pending = bytearray()
         self._writing = False
+        self._awaiting = False  # a task waits in _receive_message for the next message
         self._write_scheduled = False
         self._written: anyio.Event | None = None  # made when a sender first waits for the writer
         self._write_broken = False
@@ -444,6 +445,9 @@ class StreamChannel(EngineChannel):
 
     def _write_buffer_size(self) -> int:
         return len(self._pending)
+
+    def _reader_waiting(self) -> bool:
+        return self._awaiting
 
     def _write_soon(self) -> None:
         if not self._writing and not self._write_scheduled:

@@ -560,8 +560,8 @@ class AsyncioChannel(EngineChannel):
             self._update_reading()
         return message
 
-    def _closing_started(self) -> None:
-        self._consuming = self._waiter is not None  # a task waits on the stream: it reads on
+    def _reader_waiting(self) -> bool:
+        return self._waiter is not None
 
     def _update_reading(self) -> None:
         """Pause or resume reading (``_reading_paused`` is the transport's state, whatever the cause).

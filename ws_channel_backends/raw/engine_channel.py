@@ -65,7 +65,7 @@ class EngineChannel(ChannelBase):
     """
 
     __slots__ = (
-        "_engine", "_queue", "_ended", "_max_queue", "_consuming", "_awaiting", "_dropped",
+        "_engine", "_queue", "_ended", "_max_queue", "_consuming", "_dropped",
         "_ping_payload", "_sent_noted", "_request_head",
     )
 
@@ -88,7 +88,6 @@ class EngineChannel(ChannelBase):
         self._ended = False
         self._max_queue = max_queue
         self._consuming = False
-        self._awaiting = False  # a task waits in _receive_message for the next message
         self._dropped = 0
         self._ping_payload: bytes | None = None  # the keepalive ping awaiting its pong
         self._sent_noted = False  # our close frame is recorded in the channel's bookkeeping
@@ -158,6 +157,10 @@ class EngineChannel(ChannelBase):
     @abstractmethod
     def _write_buffer_size(self) -> int:
         """Bytes the driver holds or the transport buffers, not yet handed to the operating system."""
+
+    @abstractmethod
+    def _reader_waiting(self) -> bool:
+        """Whether a task waits in ``_receive_message`` for the next message."""
 
     @abstractmethod
     def _write_soon(self) -> None:
@@ -315,7 +318,7 @@ class EngineChannel(ChannelBase):
 
     def _closing_started(self) -> None:
         """A local close began: remember whether the application is reading the stream."""
-        self._consuming = self._awaiting
+        self._consuming = self._reader_waiting()
 
     def _took_message(self) -> None:
         """The application took a message from the queue (the slow path of the receive calls)."""
