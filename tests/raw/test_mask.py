@@ -48,3 +48,20 @@ def test_mask_in_place_masks_only_past_start(implementation: str, size: int, off
 def test_masking_twice_gives_the_payload_back(implementation: str) -> None:
     data = random.Random(1).randbytes(2**20)
     assert mask.apply_mask(mask.apply_mask(data, b"\x01\x02\x03\x04"), b"\x01\x02\x03\x04") == data
+
+
+@pytest.mark.parametrize("routine", ["mask_whole", "_mask_whole"])
+@pytest.mark.parametrize("size", [64, 125, 126, 1024, 65_535, 70_000])
+def test_mask_whole_takes_views_of_a_frame(routine: str, size: int) -> None:
+    """The engine's per-message routine (the C one when installed, else the pure-Python fallback)
+    unmasks a payload with a key that are both slices of the frame, with no copy made first."""
+    rng = random.Random(size)
+    frame = memoryview(rng.randbytes(size + 6))
+    key, data = frame[2:6], frame[6:]
+    assert getattr(mask, routine)(data, key) == reference(bytes(data), bytes(key), 0)
+
+
+def test_mask_whole_is_the_c_routine_itself_when_installed() -> None:
+    if mask._c_apply_mask is None:
+        pytest.fail("websockets' C apply_mask should be importable in the test environment")
+    assert mask.mask_whole is mask._c_apply_mask

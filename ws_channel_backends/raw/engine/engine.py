@@ -59,7 +59,7 @@ from .frames import (
     serialize_close,
     serialize_frame,
 )
-from .mask import apply_mask, mask_in_place
+from .mask import apply_mask, mask_in_place, mask_whole
 from .utf8 import Utf8Decoder, decode_text
 
 __all__ = ["Engine", "State", "DEFAULT_MAX_SIZE", "PENDING_PONGS"]
@@ -82,6 +82,8 @@ _SPLIT_SIZE = 2**14
 _FAST_LIMIT = 2**16
 #: The header of a frame with a 16-bit length.
 _PACK_16 = struct.Struct("!BBH").pack
+#: The same header followed by a 4-byte masking key.
+_PACK_16_KEY = struct.Struct("!BBH4s").pack
 
 
 class State(Enum):
@@ -247,7 +249,7 @@ class Engine:
                                 int.from_bytes(buf[start:stop], "little") ^ int.from_bytes(stream, "little")
                             ).to_bytes(length, "little")
                         else:
-                            payload = apply_mask(buf[start:stop], bytes(buf[start - 4 : start]))
+                            payload = mask_whole(buf[start:stop], buf[start - 4 : start])
                         pos = stop
                         if first == 0x81:
                             events.append(TextMessage(decode_text(payload)))
@@ -591,7 +593,7 @@ class Engine:
                     ).to_bytes(size, "little")
                     self._out.append(bytes((0x80 | opcode, 0x80 | size)) + key + masked)
                 else:
-                    self._out.append(_PACK_16(0x80 | opcode, 0xFE, size) + key + apply_mask(data, key))
+                    self._out.append(_PACK_16_KEY(0x80 | opcode, 0xFE, size, key) + mask_whole(data, key))
             elif size < 126:
                 self._out.append(bytes((0x80 | opcode, size)) + data)
             else:

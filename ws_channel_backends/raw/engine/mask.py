@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["apply_mask", "mask_in_place"]
+__all__ = ["apply_mask", "mask_in_place", "mask_whole"]
 
 #: Payloads shorter than this use the big-integer XOR.
 _LANE_THRESHOLD = 1024
@@ -31,7 +31,11 @@ _C_THRESHOLD = 64
 
 
 
-def _load_c_apply_mask() -> Callable[[bytes | bytearray | memoryview, bytes], bytes] | None:
+#: A masking routine: ``(data, key) -> masked bytes``, both any bytes-like object.
+_MaskFunction = Callable[[bytes | bytearray | memoryview, bytes | bytearray | memoryview], bytes]
+
+
+def _load_c_apply_mask() -> _MaskFunction | None:
     """websockets' C ``apply_mask``, loaded from its extension file without importing the websockets
     package (whose ``__init__`` pulls in ``importlib.metadata`` and, through it, ``socket``: the
     engine imports no I/O module). ``None`` when websockets or its compiled speedups are missing."""
@@ -90,6 +94,16 @@ def apply_mask(data: bytes | bytearray | memoryview, key: bytes, offset: int = 0
     out = bytearray(data)
     mask_in_place(out, 0, key)
     return bytes(out)
+
+
+def _mask_whole(data: bytes | bytearray | memoryview, key: bytes | bytearray | memoryview) -> bytes:
+    return apply_mask(data, bytes(key))
+
+
+#: ``apply_mask(data, key)`` for a whole payload of at least 64 bytes, with ``key`` any 4-byte buffer:
+#: websockets' C routine itself when it is installed (no Python call in between, for the engine's
+#: per-message paths), else :func:`apply_mask`.
+mask_whole: _MaskFunction = _c_apply_mask if _c_apply_mask is not None else _mask_whole
 
 
 def mask_in_place(buf: bytearray, start: int, key: bytes, offset: int = 0) -> None:
