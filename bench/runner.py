@@ -70,8 +70,8 @@ class Measurements:
     anchor: dict[str, list[float]] = field(default_factory=dict)
 
 
-def _environment() -> dict[str, str]:
-    environment = dict(os.environ)
+def _environment(stack: Stack) -> dict[str, str]:
+    environment = {**os.environ, **stack.env}
     environment["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [environment.get("PYTHONPATH")])])
     return environment
 
@@ -108,7 +108,7 @@ class Server:
             [sys.executable, "-m", "bench.server", stack.to_json()],
             stdout=subprocess.PIPE,
             stderr=self.log,
-            env=_environment(),
+            env=_environment(stack),
         )
         pin(self.process.pid, placement.server)
         self.port = 0
@@ -139,7 +139,7 @@ def _client(stack: Stack, server: Server, plan: dict[str, Any]) -> subprocess.Po
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=_environment(),
+        env=_environment(stack),
     )
     pin(process.pid, server.placement.client)
     return process

@@ -20,6 +20,8 @@ class Stack:
     client: str = "open_client"
     loop: str = "asyncio"
     config: dict[str, str] = field(default_factory=dict)
+    #: Environment variables of the server and client processes.
+    env: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -37,6 +39,11 @@ REFERENCE = Stack(
     serve="serve_streams",
     client="open_streams_client",
 )
+
+
+#: The environment variable that keeps the raw engine on its pure-Python paths, and the accelerator.
+PURE_PYTHON = "WS_CHANNEL_PURE_PYTHON"
+SPEEDUPS_MODULE = "ws_channel_backends.raw.engine._speedups"
 
 
 def _installed(module: str) -> bool:
@@ -87,21 +94,39 @@ def discover(backends: list[str] | None = None) -> tuple[list[Stack], list[str]]
         if "client" not in roles:  # a server-only backend (asgi) is driven by the default client
             config["client_backend"] = next(b for b in installed if "client" in roles_of(get_backend(b)))
             label += f" (server; {config['client_backend']} client)"
-        stacks.append(Stack(f"ws-channel/{name}", label, "bench.impl_channel", config=config))
+        # raw runs pure Python unless said otherwise: what a plain install runs (the C accelerator is
+        # measured as stacks of its own, below).
+        env = {PURE_PYTHON: "1"} if name == "raw" else {}
+        stacks.append(Stack(f"ws-channel/{name}", label, "bench.impl_channel", config=config, env=env))
         loops = tuple(getattr(get_backend(name), "event_loops", ("asyncio",)))
         if "trio" in loops:
             if _installed("trio"):
                 stacks.append(Stack(f"ws-channel/{name}+trio", f"ws-channel {name} backend on trio",
-                                    "bench.impl_channel", loop="trio", config=config))
+                                    "bench.impl_channel", loop="trio", config=config, env=env))
             else:
                 notes.append(f"ws-channel/{name}+trio: trio not installed, skipped")
         if name == "raw":
             if uvloop:
                 stacks.append(Stack(f"ws-channel/{name}+uvloop", f"ws-channel {name} backend with uvloop",
-                                    "bench.impl_channel", loop="uvloop", config=config))
+                                    "bench.impl_channel", loop="uvloop", config=config, env=env))
             else:
                 notes.append(f"ws-channel/{name}+uvloop: uvloop not installed, skipped")
+            stacks.extend(_accelerated_raw(config, uvloop, notes))
     return stacks, notes
+
+
+def _accelerated_raw(config: dict[str, str], uvloop: bool, notes: list[str]) -> list[Stack]:
+    """raw with its optional C accelerator, on asyncio and uvloop, when it was built."""
+    if not _installed(SPEEDUPS_MODULE):
+        notes.append("ws-channel/raw+C: the C accelerator is not built, skipped "
+                     "(install with WS_CHANNEL_SPEEDUPS=1 to measure it)")
+        return []
+    stacks = [Stack("ws-channel/raw+C", "ws-channel raw backend, C accelerator", "bench.impl_channel",
+                    config=config)]
+    if uvloop:
+        stacks.append(Stack("ws-channel/raw+C+uvloop", "ws-channel raw backend, C accelerator, with uvloop",
+                            "bench.impl_channel", loop="uvloop", config=config))
+    return stacks
 
 
 def run_on_loop(loop: str, function: object, *args: object) -> None:

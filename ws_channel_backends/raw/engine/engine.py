@@ -42,8 +42,10 @@ error, or after ``close_timeout`` when it does not read.
 
 from __future__ import annotations
 
+import os
 import secrets
 import struct
+from collections.abc import Callable
 from enum import Enum
 
 from ws_channel_core.errors import CloseFrame, ConnectionClosed, PayloadTooBig, ProtocolError
@@ -84,6 +86,30 @@ _FAST_LIMIT = 2**16
 _PACK_16 = struct.Struct("!BBH").pack
 #: The same header followed by a 4-byte masking key.
 _PACK_16_KEY = struct.Struct("!BBH4s").pack
+
+
+_Bytes = bytes | bytearray | memoryview
+_ParseWhole = Callable[[_Bytes, int, bool, int, list[Event], type[TextMessage], type[BinaryMessage]], int]
+_FrameWhole = Callable[[int, _Bytes, bytes | None], bytes]
+
+
+def _load_speedups() -> tuple[_ParseWhole | None, _FrameWhole | None]:
+    """The optional C accelerator's ``parse_whole`` and ``frame_whole`` (``_speedups.c``): present when
+    the package was installed with ``WS_CHANNEL_SPEEDUPS=1`` and ``WS_CHANNEL_PURE_PYTHON`` is not set
+    (a plain install runs the pure-Python paths below, which accept exactly the same frames)."""
+    if os.environ.get("WS_CHANNEL_PURE_PYTHON"):
+        return None, None
+    try:
+        from . import _speedups
+    except ImportError:
+        return None, None
+    return _speedups.parse_whole, _speedups.frame_whole
+
+
+#: ``parse_whole(buf, pos, masked, limit, events, TextMessage, BinaryMessage) -> pos``: the fast path of
+#: :meth:`Engine._parse` in C; ``frame_whole(first_byte, payload, key) -> frame``: the fast path of
+#: :meth:`Engine._send_data`. ``None`` without the accelerator.
+parse_whole, frame_whole = _load_speedups()
 
 
 class State(Enum):
@@ -223,7 +249,10 @@ class Engine:
             if limit is not None and limit < fast_limit:
                 fast_limit = limit + 1  # a longer frame takes the general path, which raises 1009
         while pos < size:
-            if not self._in_frame and self._msg_opcode == 0 and pos + 2 <= size:
+            if parse_whole is not None and not self._in_frame and self._msg_opcode == 0:
+                # The same fast path, in C; it stops at the first frame it does not take (then below).
+                pos = parse_whole(buf, pos, expect_mask, fast_limit, events, TextMessage, BinaryMessage)
+            elif not self._in_frame and self._msg_opcode == 0 and pos + 2 <= size:
                 first = buf[pos]
                 second = buf[pos + 1]
                 length = second & 0x7F
@@ -584,7 +613,9 @@ class Engine:
         size = len(data)
         if size < _SPLIT_SIZE and fin and deflate is None:
             # The common path: a whole uncompressed message below 16 KiB, one piece, no helper frames.
-            if self._mask:
+            if frame_whole is not None:
+                self._out.append(frame_whole(0x80 | opcode, data, self._next_key() if self._mask else None))
+            elif self._mask:
                 key = self._next_key()
                 if size < 126:
                     masked = (
