@@ -93,6 +93,16 @@ _ParseWhole = Callable[[_Bytes, int, bool, int, list[Event], type[TextMessage], 
 _FrameWhole = Callable[[int, _Bytes, bytes | None], bytes]
 
 
+def _fast_limit(max_size: int | None, max_frame_size: int | None) -> int:
+    """Frames shorter than this take the fast paths: below 64 KiB and within both limits (a longer
+    frame takes the general path, which streams it or fails with 1009)."""
+    limit = _FAST_LIMIT
+    for maximum in (max_size, max_frame_size):
+        if maximum is not None and maximum < limit:
+            limit = maximum + 1
+    return limit
+
+
 def _load_speedups() -> tuple[_ParseWhole | None, _FrameWhole | None]:
     """The optional C accelerator's ``parse_whole`` and ``frame_whole`` (``_speedups.c``): present when
     the package was installed with ``WS_CHANNEL_SPEEDUPS=1`` and ``WS_CHANNEL_PURE_PYTHON`` is not set
@@ -138,13 +148,13 @@ class Engine:
     """
 
     __slots__ = (
-        "_buf", "_decoder", "_events", "_frame_buf", "_frame_fin", "_frame_key", "_frame_left",
+        "_buf", "_decoder", "_events", "_fast_limit", "_frame_buf", "_frame_fin", "_frame_key", "_frame_left",
         "_frame_offset", "_in_frame", "_key_pos", "_keys", "_mask", "_msg_buf", "_msg_compressed",
         "_msg_opcode", "_msg_size", "_out",
         "_pong", "_pongs_queued", "_send_fragmenting", "_should_close", "_msg_streaming",
         "close_received", "close_sent",
-        "defer_failure", "deflate", "eof_received", "error", "failure_pending", "max_frame_size",
-        "max_size", "server_side", "state", "stream_fragments",
+        "defer_failure", "deflate", "eof_received", "error", "failure_pending", "_max_frame_size",
+        "_max_size", "server_side", "state", "stream_fragments",
     )
 
     def __init__(
@@ -158,8 +168,9 @@ class Engine:
     ) -> None:
         self.server_side = server_side
         self.defer_failure = defer_failure
-        self.max_size = max_size
-        self.max_frame_size = max_frame_size
+        self._max_size = max_size
+        self._max_frame_size = max_frame_size
+        self._fast_limit = _fast_limit(max_size, max_frame_size)
         self.deflate = deflate
         self.state = State.OPEN
         #: The peer's close frame, once received.
@@ -204,19 +215,48 @@ class Engine:
         self.stream_fragments = False
         self._msg_streaming = False  # the message being received is reported in pieces
 
+    @property
+    def max_size(self) -> int | None:
+        """Largest incoming message in bytes, after decompression (``None``: no limit)."""
+        return self._max_size
+
+    @max_size.setter
+    def max_size(self, value: int | None) -> None:
+        self._max_size = value
+        self._fast_limit = _fast_limit(value, self._max_frame_size)
+
+    @property
+    def max_frame_size(self) -> int | None:
+        """Largest incoming frame payload in bytes (``None``: only ``max_size`` applies)."""
+        return self._max_frame_size
+
+    @max_frame_size.setter
+    def max_frame_size(self, value: int | None) -> None:
+        self._max_frame_size = value
+        self._fast_limit = _fast_limit(self._max_size, value)
+
     # -- input ---------------------------------------------------------------------------------
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Feed bytes read from the peer. Never raises: peer errors become events."""
         if self._should_close or self.close_received is not None or self.eof_received or self.error:
             return  # RFC 6455 5.5.1: nothing is processed after the peer's close frame (or an error)
+        pos = 0
         if self._buf:
             self._buf += data
             buf: bytes | bytearray | memoryview = self._buf
         else:
             buf = data
+            if parse_whole is not None and not self._in_frame and not self._msg_opcode:
+                # The common case, whole messages only, needs no parser set-up: the accelerator takes
+                # every whole frame, and _parse the rest, if any.
+                pos = parse_whole(
+                    data, 0, self.server_side, self._fast_limit, self._events, TextMessage, BinaryMessage
+                )
+                if pos == len(data):
+                    return
         try:
-            pos = self._parse(buf)
+            pos = self._parse(buf, pos)
         except ProtocolError as exc:
             self._buf.clear()
             self._fail_from_peer(exc)
@@ -233,9 +273,9 @@ class Engine:
         self._should_close = True
         self._buf.clear()
 
-    def _parse(self, buf: bytes | bytearray | memoryview) -> int:
-        """Process every complete frame (and the available part of a data frame); return bytes used."""
-        pos = 0
+    def _parse(self, buf: bytes | bytearray | memoryview, pos: int = 0) -> int:
+        """Process every complete frame (and the available part of a data frame) from ``buf[pos]`` on;
+        return the position of the first byte not used."""
         size = len(buf)
         expect_mask = self.server_side
         allow_rsv1 = self.deflate is not None
@@ -244,10 +284,7 @@ class Engine:
         # masked as this role expects) entirely in ``buf``: decoded inline, no header object; anything
         # else goes through parse_header below (which also raises the protocol errors).
         mask_bit = 0x80 if expect_mask else 0
-        fast_limit = _FAST_LIMIT
-        for limit in (self.max_size, self.max_frame_size):
-            if limit is not None and limit < fast_limit:
-                fast_limit = limit + 1  # a longer frame takes the general path, which raises 1009
+        fast_limit = self._fast_limit
         while pos < size:
             if parse_whole is not None and not self._in_frame and self._msg_opcode == 0:
                 # The same fast path, in C; it stops at the first frame it does not take (then below).
@@ -296,7 +333,7 @@ class Engine:
                 pos += take
                 continue
             header = parse_header(
-                buf, pos, expect_mask=expect_mask, allow_rsv1=allow_rsv1, max_frame_size=self.max_frame_size
+                buf, pos, expect_mask=expect_mask, allow_rsv1=allow_rsv1, max_frame_size=self._max_frame_size
             )
             if header is None:
                 break
@@ -326,9 +363,9 @@ class Engine:
                 self._msg_opcode = opcode
                 self._msg_compressed = header.rsv1
                 self._msg_size = 0
-            max_size = self.max_size
+            max_size = self._max_size
             if not self._msg_compressed and max_size is not None and self._msg_size + length > max_size:
-                raise PayloadTooBig(f"message exceeds the limit of {self.max_size} bytes")
+                raise PayloadTooBig(f"message exceeds the limit of {self._max_size} bytes")
             fin = header.fin
             key = header.mask
             # Fast path: a whole, unfragmented, uncompressed message in the buffer.
@@ -441,7 +478,7 @@ class Engine:
             self._in_frame = False
         if self._msg_compressed:
             assert self.deflate is not None
-            limit = None if self.max_size is None else self.max_size - self._msg_size
+            limit = None if self._max_size is None else self._max_size - self._msg_size
             data = self.deflate.decompress(data, limit, message_done)
         self._msg_size += len(data)
         msg_buf = self._msg_buf
