@@ -136,7 +136,7 @@ def test_both_parse_any_stream_cut_anywhere_alike(
                 assert observe(pure) == seen
 
 
-@pytest.mark.parametrize("size", SIZES[:-2])
+@pytest.mark.parametrize("size", [*SIZES, 2**17, 2**18 - 1, 2**18, 2**20])
 @pytest.mark.parametrize("server_side", [False, True])
 @pytest.mark.parametrize("text", [False, True])
 def test_both_frame_a_message_alike(monkeypatch: pytest.MonkeyPatch, size: int, server_side: bool,
@@ -176,13 +176,30 @@ def test_parse_whole_leaves_what_it_does_not_take() -> None:
         parse_whole(b"", 1, True, 10, events, TextMessage, BinaryMessage)
 
 
-def test_frame_whole_refuses_what_is_not_its_job() -> None:
+def test_frame_whole_refuses_bad_arguments() -> None:
     frame_whole = engine_module.frame_whole
     assert frame_whole is not None
-    with pytest.raises(ValueError, match="64 KiB"):
-        frame_whole(0x82, bytes(2**16), None)
     with pytest.raises(ValueError, match="4 bytes"):
         frame_whole(0x82, b"data", b"key")
     with pytest.raises(ValueError, match="a byte"):
         frame_whole(0x182, b"data", None)
     assert frame_whole(0x82, memoryview(b"abc"), None) == b"\x82\x03abc"
+
+
+@pytest.mark.parametrize("size", [100, 20_000, 70_000, 2**18])
+def test_both_frame_fragments_alike(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    chunk = random.Random(size).randbytes(size)
+    frames = []
+    for accelerated in (True, False):
+        engine = same_keys(Engine(server_side=False))
+        with monkeypatch.context() as patch:
+            if not accelerated:
+                patch.setattr(engine_module, "frame_whole", None)
+            engine.send_binary(chunk, fin=False)
+            engine.send_continuation(chunk, fin=False)
+            engine.send_continuation(chunk, fin=True)
+        frames.append(engine.data_to_send())
+    assert frames[0] == frames[1]
+    peer = Engine(server_side=True, max_size=None)
+    peer.receive_data(frames[0])
+    assert peer.events_received() == [BinaryMessage(chunk * 3)]

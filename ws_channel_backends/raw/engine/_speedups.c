@@ -7,7 +7,8 @@
  *
  * - parse_whole: whole, unfragmented, uncompressed text/binary frames with a 7- or 16-bit length, one
  *   after the other, into message events (unmasked and UTF-8 checked in one pass per frame);
- * - frame_whole: one such frame, header, masking key and (masked) payload in one new bytes object.
+ * - frame_whole: one frame, header, masking key and (masked) payload in one new bytes object (one copy
+ *   of the payload, masked on the way).
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -181,8 +182,8 @@ parse_whole(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 PyDoc_STRVAR(frame_whole_doc,
 "frame_whole(first, data, key) -> bytes\n\n"
-"One frame whose first header byte is first (FIN and opcode), with data (below 64 KiB) as its\n"
-"payload, masked with the 4-byte key, or unmasked when key is None.");
+"One frame whose first header byte is first (FIN, RSV and opcode bits), with data as its payload\n"
+"(the shortest length encoding), masked with the 4-byte key, or unmasked when key is None.");
 
 static PyObject *
 frame_whole(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -223,12 +224,7 @@ frame_whole(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     length = data.len;
-    if (length >= 0x10000) {
-        PyErr_SetString(PyExc_ValueError, "frame_whole frames payloads below 64 KiB");
-        frame = NULL;
-        goto done;
-    }
-    header = (length < 126 ? 2 : 4) + (masked ? 4 : 0);
+    header = (length < 126 ? 2 : length < 0x10000 ? 4 : 10) + (masked ? 4 : 0);
     frame = PyBytes_FromStringAndSize(NULL, header + length);
     if (frame == NULL) {
         goto done;
@@ -238,10 +234,19 @@ frame_whole(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (length < 126) {
         out[1] = (unsigned char)length;
     }
-    else {
+    else if (length < 0x10000) {
         out[1] = 126;
         out[2] = (unsigned char)(length >> 8);
         out[3] = (unsigned char)(length & 0xFF);
+    }
+    else {
+        uint64_t size = (uint64_t)length;
+        int i;
+
+        out[1] = 127;
+        for (i = 0; i < 8; i++) {
+            out[2 + i] = (unsigned char)(size >> (56 - 8 * i));
+        }
     }
     if (masked) {
         out[1] |= 0x80;

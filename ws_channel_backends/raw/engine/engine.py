@@ -80,6 +80,8 @@ _PONG = 10
 #: From this payload size on, an outgoing frame's header and payload are queued as two pieces, never
 #: concatenated (the payload object itself is written; a client's is masked in one pass).
 _SPLIT_SIZE = 2**14
+#: Frames from _SPLIT_SIZE up to this size are still written as one piece (header and payload joined).
+_JOIN_LIMIT = 2**18
 #: Incoming whole text/binary frames shorter than this, with a 7- or 16-bit length, are decoded inline.
 _FAST_LIMIT = 2**16
 #: The header of a frame with a 16-bit length.
@@ -117,8 +119,8 @@ def _load_speedups() -> tuple[_ParseWhole | None, _FrameWhole | None]:
 
 
 #: ``parse_whole(buf, pos, masked, limit, events, TextMessage, BinaryMessage) -> pos``: the fast path of
-#: :meth:`Engine._parse` in C; ``frame_whole(first_byte, payload, key) -> frame``: the fast path of
-#: :meth:`Engine._send_data`. ``None`` without the accelerator.
+#: :meth:`Engine._parse` in C; ``frame_whole(first_byte, payload, key) -> frame``: a whole frame in one
+#: piece, for :meth:`Engine._send_data` and :meth:`Engine._queue_frame`. ``None`` without the accelerator.
 parse_whole, frame_whole = _load_speedups()
 
 
@@ -148,13 +150,13 @@ class Engine:
     """
 
     __slots__ = (
-        "_buf", "_decoder", "_events", "_fast_limit", "_frame_buf", "_frame_fin", "_frame_key", "_frame_left",
-        "_frame_offset", "_in_frame", "_key_pos", "_keys", "_mask", "_msg_buf", "_msg_compressed",
-        "_msg_opcode", "_msg_size", "_out",
+        "_buf", "_decoder", "_events", "_fast_limit", "_frame_buf", "_frame_fin", "_frame_key",
+        "_frame_left", "_frame_offset", "_in_frame", "_key_pos", "_keys", "_mask", "_max_frame_size",
+        "_max_size", "_msg_buf", "_msg_compressed", "_msg_opcode", "_msg_size", "_out",
         "_pong", "_pongs_queued", "_send_fragmenting", "_should_close", "_msg_streaming",
         "close_received", "close_sent",
-        "defer_failure", "deflate", "eof_received", "error", "failure_pending", "_max_frame_size",
-        "_max_size", "server_side", "state", "stream_fragments",
+        "defer_failure", "deflate", "eof_received", "error", "failure_pending",
+        "server_side", "state", "stream_fragments",
     )
 
     def __init__(
@@ -699,6 +701,17 @@ class Engine:
         size = len(data)
         if size < _SPLIT_SIZE:
             self._out.append(self._frame(opcode, data, fin=fin, rsv1=rsv1))
+            return
+        if size < _JOIN_LIMIT:
+            # One piece: a copy costs less than writing the header on its own (its own system call,
+            # and its own TCP segment that wakes the peer up for a few bytes).
+            key = self._next_key() if self._mask else None
+            if frame_whole is not None:
+                first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
+                self._out.append(frame_whole(first, data, key))
+                return
+            header = frame_header(opcode, size, fin=fin, rsv1=rsv1, mask=key is not None)
+            self._out.append(header + data if key is None else header + key + mask_whole(data, key))
             return
         # Large: header and payload stay two pieces (no concatenation copy); a client masks the
         # payload in one pass into a new object, which is what gets written.
