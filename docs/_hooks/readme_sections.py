@@ -24,6 +24,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 #: README anchors used by included sections -> the docs page (from the docs root) that covers them.
 README_ANCHORS = {
     "usage": "getting-started.md",
+    "c-accelerator": "results.md",
 }
 
 _DIRECTIVE = re.compile(r"^<!-- README: (#{1,6}) (.+?) -->$", re.MULTILINE)

@@ -38,6 +38,11 @@ send, so an echo of those messages goes out before the close frame: the order a 
 "valid message, bad frame" expects (Autobahn 3.2-3.4, 4.1.3-4.1.5, 4.2.3-4.2.4, 5.15). The drivers
 call :meth:`~Engine.fail_pending` once the application has read every message received before the
 error, or after ``close_timeout`` when it does not read.
+
+Optional C accelerator: when the package was installed with ``WS_CHANNEL_SPEEDUPS=1``, ``_speedups.c``
+parses whole text/binary frames below 64 KiB and frames whole messages (:data:`parse_whole`,
+:data:`frame_whole`). It takes exactly the frames the pure-Python fast paths take and leaves the rest,
+errors included, to the code here; ``WS_CHANNEL_PURE_PYTHON=1`` turns it off.
 """
 
 from __future__ import annotations
