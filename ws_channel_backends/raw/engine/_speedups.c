@@ -19,9 +19,9 @@
 /* Text payloads up to this size are unmasked on the stack before decoding. */
 #define STACK_TEXT 512
 
-/* out[i] = in[i] ^ key[i % 4], eight bytes at a time. */
+/* out[i] = in[i] ^ key[i % 4], eight bytes at a time: masking and unmasking are the same. */
 static void
-unmask(char *out, const char *in, Py_ssize_t length, const unsigned char *key)
+xor_mask(char *out, const char *in, Py_ssize_t length, const unsigned char *key)
 {
     uint64_t pattern;
     unsigned char doubled[8];
@@ -58,7 +58,7 @@ decode_text(const char *data, Py_ssize_t length, const unsigned char *key)
         if (plain == NULL) {
             return PyErr_NoMemory();
         }
-        unmask(plain, data, length, key);
+        xor_mask(plain, data, length, key);
         text = PyUnicode_DecodeUTF8(plain, length, NULL);
         if (plain != stack) {
             PyMem_Free(plain);
@@ -160,7 +160,7 @@ parse_whole(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 return NULL;
             }
             if (key != NULL) {
-                unmask(PyBytes_AS_STRING(payload), (const char *)bytes + start, length, key);
+                xor_mask(PyBytes_AS_STRING(payload), (const char *)bytes + start, length, key);
             }
             else {
                 memcpy(PyBytes_AS_STRING(payload), bytes + start, (size_t)length);
@@ -251,7 +251,7 @@ frame_whole(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (masked) {
         out[1] |= 0x80;
         memcpy(out + header - 4, key.buf, 4);
-        unmask((char *)out + header, data.buf, length, (const unsigned char *)key.buf);
+        xor_mask((char *)out + header, data.buf, length, (const unsigned char *)key.buf);
     }
     else {
         memcpy(out + header, data.buf, (size_t)length);
