@@ -82,10 +82,10 @@ _BINARY = 2
 _CLOSE = 8
 _PING = 9
 _PONG = 10
-#: From this payload size on, an outgoing frame's header and payload are queued as two pieces, never
-#: concatenated (the payload object itself is written; a client's is masked in one pass).
-_SPLIT_SIZE = 2**14
-#: Frames from _SPLIT_SIZE up to this size are still written as one piece (header and payload joined).
+#: Whole uncompressed messages below this size are framed inline by :meth:`Engine._send_data`.
+_INLINE_LIMIT = 2**14
+#: Outgoing frames below this size are queued as one piece; from it on, header and payload are two
+#: pieces, never concatenated (the payload object itself is written; a client's is masked in one pass).
 _JOIN_LIMIT = 2**18
 #: Incoming whole text/binary frames shorter than this, with a 7- or 16-bit length, are decoded inline.
 _FAST_LIMIT = 2**16
@@ -655,7 +655,7 @@ class Engine:
             raise RuntimeError("a fragmented message is in progress; finish it with send_continuation")
         deflate = self.deflate
         size = len(data)
-        if size < _SPLIT_SIZE and fin and deflate is None:
+        if size < _INLINE_LIMIT and fin and deflate is None:
             # The common path: a whole uncompressed message below 16 KiB, one piece, no helper frames.
             if frame_whole is not None:
                 self._out.append(frame_whole(0x80 | opcode, data, self._next_key() if self._mask else None))
@@ -704,13 +704,10 @@ class Engine:
         self, opcode: int, data: bytes | bytearray | memoryview, fin: bool, *, rsv1: bool = False
     ) -> None:
         size = len(data)
-        if size < _SPLIT_SIZE:
-            self._out.append(self._frame(opcode, data, fin=fin, rsv1=rsv1))
-            return
+        key = self._next_key() if self._mask else None
         if size < _JOIN_LIMIT:
             # One piece: a copy costs less than writing the header on its own (its own system call,
             # and its own TCP segment that wakes the peer up for a few bytes).
-            key = self._next_key() if self._mask else None
             if frame_whole is not None:
                 first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
                 self._out.append(frame_whole(first, data, key))
@@ -720,12 +717,11 @@ class Engine:
             return
         # Large: header and payload stay two pieces (no concatenation copy); a client masks the
         # payload in one pass into a new object, which is what gets written.
-        header = frame_header(opcode, size, fin=fin, rsv1=rsv1, mask=self._mask)
+        header = frame_header(opcode, size, fin=fin, rsv1=rsv1, mask=key is not None)
         out = self._out
-        if self._mask:
-            key = self._next_key()
+        if key is not None:
             out.append(header + key)
-            out.append(apply_mask(data, key))
+            out.append(mask_whole(data, key))
         else:
             out.append(header)
             out.append(data if type(data) is bytes else bytes(data))

@@ -100,9 +100,9 @@ def _mask_whole(data: bytes | bytearray | memoryview, key: bytes | bytearray | m
     return apply_mask(data, bytes(key))
 
 
-#: ``apply_mask(data, key)`` for a whole payload of at least 64 bytes, with ``key`` any 4-byte buffer:
-#: websockets' C routine itself when it is installed (no Python call in between, for the engine's
-#: per-message paths), else :func:`apply_mask`.
+#: ``apply_mask(data, key)`` for a whole payload, with ``key`` any 4-byte buffer: websockets' C routine
+#: itself when it is installed (no Python call in between, for the engine's per-message paths), else
+#: :func:`apply_mask`.
 mask_whole: _MaskFunction = _c_apply_mask if _c_apply_mask is not None else _mask_whole
 
 
